@@ -1,0 +1,40 @@
+//! The `hearth` binary: one command-line entry point for hearth's parts. Today it runs the
+//! data-center twin (`hearth sim`); the agent and controller subcommands join it as they land.
+//!
+//! This crate is the only one that knows clap, reads files for the simulator and writes its
+//! reports; the decision crates stay pure.
+
+mod clock;
+mod sim_cmd;
+mod traces;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// hearth: a heat-aware, thermal-safe orchestrator.
+#[derive(Parser, Debug)]
+#[command(name = "hearth", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the data-center twin: trace-driven consolidation policies and their metrics.
+    Sim(sim_cmd::SimArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sim(args) => sim_cmd::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("hearth: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

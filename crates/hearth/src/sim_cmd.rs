@@ -1,0 +1,220 @@
+//! `hearth sim`: builds a scenario from a workload, runs each requested policy in the twin
+//! (in parallel, one thread per core), prints a table or JSON lines, and writes the time series
+//! and the HTML report when asked.
+
+use crate::clock::Stopwatch;
+use crate::traces::{self, WorkloadSpec};
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sim::engine::{self, EngineOptions};
+use sim::metrics::PolicyRun;
+use sim::policy::PolicySpec;
+use sim::scenario::Scenario;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+/// Output format of `hearth sim`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A human-readable table.
+    Table,
+    /// One JSON object per policy per line.
+    Json,
+}
+
+/// Named scenarios.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScenarioName {
+    /// Beloglazov & Buyya 2012: 800 ML110 G4/G5 hosts, four VM types by block, 300 s steps.
+    PlanetlabReference,
+}
+
+/// Arguments of `hearth sim`.
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Workload: planetlab:DIR, bitbrains:DIR or synthetic[:SEED].
+    #[arg(long, default_value = "synthetic")]
+    workload: WorkloadSpec,
+    /// A named scenario that fixes the fleet and VM types (planetlab-reference is the default
+    /// for PlanetLab workloads).
+    #[arg(long, value_enum)]
+    scenario: Option<ScenarioName>,
+    /// Number of hosts (alternating HP ML110 G4 and G5). Default: 800 for PlanetLab, one per VM
+    /// otherwise.
+    #[arg(long)]
+    hosts: Option<usize>,
+    /// Policies, comma-separated: npa, dvfs, thr-mmt, iqr-mmt, mad-mmt, lr-mmt, lrr-mmt, each
+    /// with an optional parameter (lr-mmt:1.2).
+    #[arg(long, default_value = "npa,dvfs,thr-mmt,iqr-mmt,mad-mmt,lr-mmt,lrr-mmt")]
+    policy: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Also write time series (CSV), a summary (CSV) and a report (HTML) into this folder.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seconds between two scheduling decisions.
+    #[arg(long, default_value_t = 300.0)]
+    step: f64,
+    /// Target minimum heat rate of every host, watts: heat from a host counts as harvested
+    /// while its power is at least this. 0 counts all heat.
+    #[arg(long, default_value_t = 0.0)]
+    target_heat_w: f64,
+    /// Keep VMs whose CPU request drops to exactly zero (CloudSim retires them as finished).
+    #[arg(long)]
+    keep_idle_vms: bool,
+}
+
+fn build_scenario(args: &SimArgs, workload: &sim::workload::Workload) -> Result<Scenario> {
+    if !(args.target_heat_w.is_finite() && args.target_heat_w >= 0.0) {
+        bail!("--target-heat-w {}: expected a non-negative number of watts", args.target_heat_w);
+    }
+    let is_planetlab = matches!(args.workload, WorkloadSpec::PlanetLab(_));
+    let scenario = match (args.scenario, args.hosts) {
+        (Some(ScenarioName::PlanetlabReference), Some(_)) => {
+            bail!("--hosts conflicts with --scenario planetlab-reference, which fixes 800 hosts")
+        }
+        (Some(ScenarioName::PlanetlabReference), None) => {
+            if args.step != 300.0 {
+                bail!(
+                    "--step conflicts with --scenario planetlab-reference, which fixes 300 s steps"
+                );
+            }
+            Scenario::planetlab_reference(workload)?
+        }
+        (None, hosts) => {
+            let default_hosts =
+                if is_planetlab { sim::scenario::REFERENCE_HOSTS } else { workload.vms.len() };
+            Scenario::with_fleet(workload, hosts.unwrap_or(default_hosts), args.step)?
+        }
+    };
+    Ok(scenario.with_uniform_target(args.target_heat_w))
+}
+
+fn progress_bar(multi: &MultiProgress, policy: &PolicySpec, total: u64) -> ProgressBar {
+    let bar = multi.add(ProgressBar::new(total));
+    let style = ProgressStyle::with_template("{prefix:>14} [{bar:40}] {pos}/{len} steps {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(policy.to_string());
+    bar
+}
+
+/// Runs `hearth sim`.
+pub fn run(args: SimArgs) -> Result<()> {
+    let policies = PolicySpec::parse_list(&args.policy).context("--policy")?;
+    let workload = traces::load(&args.workload)?;
+    for finding in &workload.findings {
+        eprintln!("hearth: note: {finding}");
+    }
+    let scenario = build_scenario(&args, &workload)?;
+    let options = EngineOptions { retire_idle_vms: !args.keep_idle_vms };
+
+    let multi = MultiProgress::new();
+    if !std::io::stderr().is_terminal() {
+        multi.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let total_steps = (scenario.duration_s / scenario.step_s).ceil() as u64;
+    let n_threads =
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(policies.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<PolicyRun>>> = (0..policies.len()).map(|_| None).collect();
+    let slots = std::sync::Mutex::new(&mut results);
+    std::thread::scope(|scope| {
+        for _ in 0..n_threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(policy) = policies.get(i) else { break };
+                let bar = progress_bar(&multi, policy, total_steps);
+                let watch = Stopwatch::start();
+                let mut on_step = |done: usize, _total: usize| bar.set_position(done as u64);
+                let outcome = engine::simulate(&scenario, *policy, options, &mut on_step)
+                    .map(|mut run| {
+                        run.summary.wall_s = watch.elapsed_s();
+                        run.summary.workload = workload.source.clone();
+                        run
+                    })
+                    .with_context(|| format!("policy {policy}"));
+                bar.finish();
+                if let Ok(mut slots) = slots.lock() {
+                    slots[i] = Some(outcome);
+                }
+            });
+        }
+    });
+    let runs: Vec<PolicyRun> = results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(anyhow::anyhow!("a simulation thread stopped without a result"))
+            })
+        })
+        .collect::<Result<_>>()?;
+
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            for run in &runs {
+                writeln!(stdout, "{}", serde_json::to_string(&run.summary)?)?;
+            }
+        }
+        Format::Table => write_table(&mut stdout, &runs)?,
+    }
+    if let Some(dir) = &args.out {
+        write_outputs(dir, &workload.source, &runs)?;
+    }
+    Ok(())
+}
+
+fn write_table(out: &mut impl Write, runs: &[PolicyRun]) -> Result<()> {
+    writeln!(
+        out,
+        "{:<14} {:>11} {:>10} {:>9} {:>8} {:>11} {:>9} {:>11} {:>14} {:>8} {:>8}",
+        "policy",
+        "energy_kWh",
+        "migrations",
+        "SLATAH_%",
+        "PDM_%",
+        "SLAV_x1e5",
+        "shutdowns",
+        "mean_active",
+        "harvested_kWh",
+        "harvest",
+        "wall_s"
+    )?;
+    for run in runs {
+        let s = &run.summary;
+        writeln!(
+            out,
+            "{:<14} {:>11.2} {:>10} {:>9.2} {:>8.3} {:>11.3} {:>9} {:>11.1} {:>14.2} {:>8.3} {:>8.3}",
+            s.policy,
+            s.energy_kwh,
+            s.migrations,
+            s.slatah * 100.0,
+            s.pdm * 100.0,
+            s.slav * 1e5,
+            s.host_shutdowns,
+            s.mean_active_hosts,
+            s.harvested_heat_kwh,
+            s.harvest_ratio,
+            s.wall_s
+        )?;
+    }
+    Ok(())
+}
+
+fn write_outputs(dir: &std::path::Path, source: &str, runs: &[PolicyRun]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let files = [
+        ("timeseries.csv", sim::report::time_series_csv(runs)),
+        ("summary.csv", sim::report::summary_csv(runs)),
+        ("report.html", sim::report::html_report(&format!("hearth sim — {source}"), runs)),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}

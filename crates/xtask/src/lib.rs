@@ -1,0 +1,1 @@
+//! Repository checks for hearth, run as ordinary tests: see `tests/tidy.rs`.
