@@ -70,7 +70,8 @@ impl PowerCurve {
         );
         let u = if utilization.is_nan() { 0.0 } else { utilization.clamp(0.0, 1.0) };
         let scaled = u * 10.0;
-        let lower = scaled.floor() as usize;
+        // `scaled` is non-negative, so truncation is the floor.
+        let lower = scaled as usize;
         if lower >= 10 {
             return Watts(self.points_w[10]);
         }

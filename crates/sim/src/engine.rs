@@ -139,6 +139,15 @@ impl Vm {
         }
     }
 
+    /// Adds this VM's share of a host's utilization history. CloudSim weighs by
+    /// `vm.getMips()` (one core's MIPS); for one-core VMs that is the VM's capacity, and for
+    /// larger ones we use the whole VM (docs/sim.md).
+    fn add_history_to(&self, hist: &mut [f64; HISTORY_LENGTH], host_mips: f64) {
+        for (i, u) in self.history.iter().enumerate() {
+            hist[i] += u * self.total_mips / host_mips;
+        }
+    }
+
     fn add_entry(&mut self, entry: VmEntry) {
         if let Some(prev) = self.entry {
             if prev.time == entry.time {
@@ -158,6 +167,8 @@ impl Vm {
 
 #[derive(Clone, Debug)]
 struct Host {
+    /// Index of the host's type in the scenario.
+    ty: usize,
     pe_mips: f64,
     total_mips: f64,
     ram: u64,
@@ -173,6 +184,8 @@ struct Host {
     storage_mb: u64,
     utilization_mips: f64,
     previous_utilization_mips: f64,
+    /// Power at `utilization_mips` (CloudSim `host.getPower()`), kept with it.
+    power_now_w: f64,
     entry: Option<HostEntry>,
     sla_violation_s: f64,
     active_s: f64,
@@ -249,6 +262,15 @@ impl Host {
     }
 }
 
+/// Derived per-host values, recomputed only after the host changes.
+#[derive(Clone, Copy, Debug, Default)]
+struct HostCache {
+    /// Scheduler outcome and the policy's view of CPU use (`planned_mips`).
+    sched: Option<(SchedState, f64)>,
+    /// Utilization history (newest first) and its length without trailing zeros.
+    history: Option<([f64; HISTORY_LENGTH], usize)>,
+}
+
 /// Pending migration completion.
 #[derive(Clone, Copy, Debug)]
 struct Migration {
@@ -276,6 +298,7 @@ pub struct Simulation<'a> {
     options: EngineOptions,
     hosts: Vec<Host>,
     vms: Vec<Vm>,
+    caches: Vec<HostCache>,
     /// The allocation policy's VM → host table (CloudSim `vmTable`).
     vm_table: Vec<Option<usize>>,
     pending: Vec<Migration>,
@@ -305,6 +328,7 @@ impl<'a> Simulation<'a> {
             .map(|(i, &t)| {
                 let ty = &scenario.host_types[t];
                 Host {
+                    ty: t,
                     pe_mips: ty.mips_per_pe,
                     total_mips: ty.total_mips(),
                     ram: ty.ram_mib,
@@ -319,6 +343,7 @@ impl<'a> Simulation<'a> {
                     storage_mb: HOST_STORAGE_MB,
                     utilization_mips: 0.0,
                     previous_utilization_mips: 0.0,
+                    power_now_w: ty.power.idle().0,
                     entry: None,
                     sla_violation_s: 0.0,
                     active_s: 0.0,
@@ -358,6 +383,7 @@ impl<'a> Simulation<'a> {
             options,
             hosts,
             vms,
+            caches: vec![HostCache::default(); n_hosts],
             vm_table: vec![None; scenario.vms.len()],
             pending: Vec::new(),
             serial: 0,
@@ -429,8 +455,7 @@ impl<'a> Simulation<'a> {
 
     /// The policy's view of a host's CPU use: allocated MIPS, a migrating-in VM counted at its
     /// full expected use (CloudSim `getUtilizationOfCpuMips` of the allocation policy).
-    fn planned_mips(&self, h: usize) -> f64 {
-        let state = self.sched_state(h);
+    fn planned_mips_uncached(&self, h: usize, state: SchedState) -> f64 {
         let host = &self.hosts[h];
         let mut mips = 0.0;
         for &v in &host.vms {
@@ -443,13 +468,41 @@ impl<'a> Simulation<'a> {
         mips
     }
 
-    fn is_suitable(&self, h: usize, v: usize) -> bool {
+    /// Scheduler state and planned MIPS of host `h`, from the cache when it is fresh.
+    fn sched_cached(&mut self, h: usize) -> (SchedState, f64) {
+        if let Some(cached) = self.caches[h].sched {
+            return cached;
+        }
+        let state = self.sched_state(h);
+        let value = (state, self.planned_mips_uncached(h, state));
+        self.caches[h].sched = Some(value);
+        value
+    }
+
+    fn invalidate(&mut self, h: usize) {
+        self.caches[h] = HostCache::default();
+    }
+
+    fn is_suitable(&mut self, h: usize, v: usize) -> bool {
         let host = &self.hosts[h];
         let vm = &self.vms[v];
-        host.pe_mips >= vm.requested / vm.pes as f64
-            && self.sched_state(h).available_mips >= vm.requested
-            && host.ram - host.ram_used() >= vm.requested_ram()
-            && host.bw_kbps - host.bw_used() >= vm.requested_bw()
+        if host.pe_mips < vm.requested / vm.pes as f64
+            || host.ram - host.ram_used() < vm.requested_ram()
+            || host.bw_kbps - host.bw_used() < vm.requested_bw()
+        {
+            return false;
+        }
+        let requested = vm.requested;
+        self.sched_cached(h).0.available_mips >= requested
+    }
+
+    /// Whether `vm_create(h, v)` would succeed (memory, bandwidth, storage).
+    fn can_create(&self, h: usize, v: usize) -> bool {
+        let host = &self.hosts[h];
+        let vm = &self.vms[v];
+        host.storage_mb >= VM_SIZE_MB
+            && host.ram - host.ram_used() >= vm.requested_ram().min(vm.ram)
+            && host.bw_kbps - host.bw_used() >= vm.requested_bw().min(vm.bw)
     }
 
     /// Places VM `v` on host `h` (CloudSim `Host.vmCreate`); false when memory, bandwidth or
@@ -459,13 +512,10 @@ impl<'a> Simulation<'a> {
             let vm = &self.vms[v];
             (vm.requested_ram().min(vm.ram), vm.requested_bw().min(vm.bw), vm.requested)
         };
-        let host = &self.hosts[h];
-        if host.storage_mb < VM_SIZE_MB
-            || host.ram - host.ram_used() < ram
-            || host.bw_kbps - host.bw_used() < bw
-        {
+        if !self.can_create(h, v) {
             return false;
         }
+        self.invalidate(h);
         let host = &mut self.hosts[h];
         host.ram_alloc.push((v, ram));
         host.bw_alloc.push((v, bw));
@@ -485,6 +535,7 @@ impl<'a> Simulation<'a> {
 
     /// Removes VM `v` from host `h` (CloudSim `Host.vmDestroy`).
     fn vm_destroy(&mut self, h: usize, v: usize) {
+        self.invalidate(h);
         let host = &mut self.hosts[h];
         if let Some(pos) = host.vms.iter().position(|&x| x == v) {
             Self::deallocate(host, v);
@@ -495,58 +546,79 @@ impl<'a> Simulation<'a> {
 
     // ----- overload detection -----
 
-    fn requested_utilization(&self, h: usize) -> f64 {
-        let host = &self.hosts[h];
-        host.vms.iter().map(|&v| self.vms[v].requested).sum::<f64>() / host.total_mips
-    }
-
-    /// The host's utilization history (newest first), trailing zeros trimmed.
-    fn host_history(&self, h: usize) -> Vec<f64> {
+    /// The host's utilization history (newest first) and its length without trailing zeros
+    /// (CloudSim `PowerHostUtilizationHistory.getUtilizationHistory`), cached.
+    fn host_history(&mut self, h: usize) -> ([f64; HISTORY_LENGTH], usize) {
+        if let Some(cached) = self.caches[h].history {
+            return cached;
+        }
         let host = &self.hosts[h];
         let mut hist = [0.0; HISTORY_LENGTH];
         for &v in &host.vms {
-            let vm = &self.vms[v];
-            // CloudSim weighs by `vm.getMips()` (one core's MIPS); for one-core VMs that is the
-            // VM's capacity, and for larger ones we use the whole VM (docs/sim.md).
-            for (i, u) in vm.history.iter().enumerate() {
-                hist[i] += u * vm.total_mips / host.total_mips;
-            }
+            self.vms[v].add_history_to(&mut hist, host.total_mips);
         }
-        let len = stats::count_non_zero_beginning(&hist);
-        hist[..len].to_vec()
+        let value = (hist, stats::count_non_zero_beginning(&hist));
+        self.caches[h].history = Some(value);
+        value
     }
 
-    fn is_overloaded(&self, h: usize) -> bool {
+    /// Whether host `h` is overloaded, with VM `extra` tentatively added at the end of its VM
+    /// list when given (CloudSim's `isHostOverUtilizedAfterAllocation` without the mutation:
+    /// every sum runs in the same order, so the result is bit-for-bit the same).
+    fn is_overloaded_with(&mut self, h: usize, extra: Option<usize>) -> bool {
         let PolicySpec::Consolidate { detector } = self.policy else { return false };
-        let fallback = || self.requested_utilization(h) > FALLBACK_THRESHOLD;
+        let total_mips = self.hosts[h].total_mips;
+        let mut requested = 0.0;
+        for &v in self.hosts[h].vms.iter().chain(extra.as_ref()) {
+            requested += self.vms[v].requested;
+        }
+        let utilization = requested / total_mips;
+        let fallback = utilization > FALLBACK_THRESHOLD;
+        let history = |this: &mut Self| {
+            let (mut hist, mut len) = this.host_history(h);
+            if let Some(v) = extra {
+                this.vms[v].add_history_to(&mut hist, total_mips);
+                len = stats::count_non_zero_beginning(&hist);
+            }
+            (hist, len)
+        };
         match detector {
-            OverloadDetector::Thr { threshold } => self.requested_utilization(h) > threshold,
+            OverloadDetector::Thr { threshold } => utilization > threshold,
             OverloadDetector::Iqr { safety } | OverloadDetector::Mad { safety } => {
-                let hist = self.host_history(h);
-                if stats::count_non_zero_beginning(&hist) < 12 {
-                    return fallback();
+                let (hist, len) = history(self);
+                if len < 12 {
+                    return fallback;
                 }
                 let spread = match detector {
-                    OverloadDetector::Iqr { .. } => stats::iqr(&hist),
-                    _ => Some(stats::mad(&hist)),
+                    OverloadDetector::Iqr { .. } => stats::iqr(&hist[..len]),
+                    _ => Some(stats::mad(&hist[..len])),
                 };
-                let Some(spread) = spread else { return fallback() };
-                self.requested_utilization(h) > 1.0 - safety * spread
+                let Some(spread) = spread else { return fallback };
+                utilization > 1.0 - safety * spread
             }
             OverloadDetector::Lr { safety } | OverloadDetector::Lrr { safety } => {
                 const LENGTH: usize = 10;
-                let hist = self.host_history(h);
-                if hist.len() < LENGTH {
-                    return fallback();
+                let (hist, len) = history(self);
+                if len < LENGTH {
+                    return fallback;
                 }
-                let reversed: Vec<f64> = (0..LENGTH).map(|i| hist[LENGTH - i - 1]).collect();
+                let mut reversed = [0.0; LENGTH];
+                for (i, r) in reversed.iter_mut().enumerate() {
+                    *r = hist[LENGTH - i - 1];
+                }
                 let estimates = match detector {
                     OverloadDetector::Lr { .. } => stats::loess_estimates(&reversed),
                     _ => stats::robust_loess_estimates(&reversed),
                 };
-                let Some((intercept, slope)) = estimates else { return fallback() };
+                let Some((intercept, slope)) = estimates else { return fallback };
                 let host = &self.hosts[h];
-                let max_ram = host.vms.iter().map(|&v| self.vms[v].ram).max().unwrap_or(0);
+                let max_ram = host
+                    .vms
+                    .iter()
+                    .chain(extra.as_ref())
+                    .map(|&v| self.vms[v].ram)
+                    .max()
+                    .unwrap_or(0);
                 let migration_s = max_ram as f64 / (host.bw_kbps as f64 / 16_000.0);
                 let migration_intervals = (migration_s / self.scenario.step_s).ceil();
                 let predicted =
@@ -556,13 +628,12 @@ impl<'a> Simulation<'a> {
         }
     }
 
+    fn is_overloaded(&mut self, h: usize) -> bool {
+        self.is_overloaded_with(h, None)
+    }
+
     fn is_overloaded_after(&mut self, h: usize, v: usize) -> bool {
-        if !self.vm_create(h, v) {
-            return true;
-        }
-        let over = self.is_overloaded(h);
-        self.vm_destroy(h, v);
-        over
+        !self.can_create(h, v) || self.is_overloaded_with(h, Some(v))
     }
 
     // ----- placement -----
@@ -571,16 +642,29 @@ impl<'a> Simulation<'a> {
     fn find_host_pabfd(&mut self, v: usize, excluded: &[bool]) -> Option<usize> {
         let mut min_power = f64::MAX;
         let mut best = None;
+        // Empty hosts of one type with the same stale power give the same answer, and only the
+        // first of them can win (ties go to the lowest index), so the others are skipped.
+        let mut empty_seen: Vec<(usize, u64)> = Vec::new();
         for (h, &skip) in excluded.iter().enumerate() {
-            if skip || !self.is_suitable(h, v) {
+            if skip {
                 continue;
             }
-            let planned = self.planned_mips(h);
+            let host = &self.hosts[h];
+            if host.vms.is_empty() && host.sched.is_empty() && host.storage_mb == HOST_STORAGE_MB {
+                let signature = (host.ty, host.power_now_w.to_bits());
+                if empty_seen.contains(&signature) {
+                    continue;
+                }
+                empty_seen.push(signature);
+            }
+            if !self.is_suitable(h, v) {
+                continue;
+            }
+            let planned = self.sched_cached(h).1;
             let host = &self.hosts[h];
             let after = (planned + self.vms[v].requested) / host.total_mips;
             let power_after = host.power.at(after.min(1.0)).0;
-            let power_now = host.power.at(host.utilization(host.utilization_mips).min(1.0)).0;
-            let diff = power_after - power_now;
+            let diff = power_after - host.power_now_w;
             // The overload gate is checked only for a host that would win, which selects the
             // same host as CloudSim's gate-first order at a fraction of the cost.
             if diff < min_power {
@@ -594,7 +678,7 @@ impl<'a> Simulation<'a> {
         best
     }
 
-    fn find_host_first_fit(&self, v: usize) -> Option<usize> {
+    fn find_host_first_fit(&mut self, v: usize) -> Option<usize> {
         (0..self.hosts.len()).find(|&h| self.is_suitable(h, v))
     }
 
@@ -672,7 +756,12 @@ impl<'a> Simulation<'a> {
     /// One consolidation round (CloudSim `optimizeAllocation`): returns the migration map.
     fn optimize(&mut self, now: f64) -> Vec<(usize, usize)> {
         let n = self.hosts.len();
-        let over: Vec<usize> = (0..n).filter(|&h| self.is_overloaded(h)).collect();
+        let mut over = Vec::new();
+        for h in 0..n {
+            if self.is_overloaded(h) {
+                over.push(h);
+            }
+        }
         let saved: Vec<(usize, usize)> = (0..n)
             .flat_map(|h| {
                 let host = &self.hosts[h];
@@ -753,6 +842,7 @@ impl<'a> Simulation<'a> {
 
     /// Undoes the planning moves (CloudSim `restoreAllocation`).
     fn restore(&mut self, saved: &[(usize, usize)]) {
+        self.caches.fill(HostCache::default());
         for h in 0..self.hosts.len() {
             let vms = std::mem::take(&mut self.hosts[h].vms);
             for v in vms {
@@ -804,7 +894,18 @@ impl<'a> Simulation<'a> {
 
     /// CloudSim `HostDynamicWorkload.updateVmsProcessing`.
     fn update_host(&mut self, h: usize, now: f64) {
-        let vms = self.hosts[h].vms.clone();
+        // An empty host that was already idle stays idle: a new idle entry would change no
+        // figure (idle entries accrue no active time and end no activity), so skip the work.
+        let host = &self.hosts[h];
+        if host.vms.is_empty()
+            && host.utilization_mips == 0.0
+            && host.entry.is_some_and(|e| !e.active)
+        {
+            self.hosts[h].previous_utilization_mips = 0.0;
+            return;
+        }
+        self.invalidate(h);
+        let vms = std::mem::take(&mut self.hosts[h].vms);
         for &v in &vms {
             self.update_vm_processing(v, now);
         }
@@ -831,7 +932,9 @@ impl<'a> Simulation<'a> {
             requested_total += requested;
         }
         let host = &mut self.hosts[h];
+        host.vms = vms;
         host.utilization_mips = utilization;
+        host.power_now_w = host.power.at(host.utilization(utilization).min(1.0)).0;
         host.add_entry(HostEntry {
             time: now,
             allocated: utilization,
@@ -866,6 +969,8 @@ impl<'a> Simulation<'a> {
             }
         }
         self.last_process_s = now;
+        // VM histories moved on: every host's cached history is stale.
+        self.caches.fill(HostCache::default());
     }
 
     fn account_energy(&mut self, dt: f64) {
@@ -907,6 +1012,8 @@ impl<'a> Simulation<'a> {
                     self.failed_migrations += 1;
                     continue;
                 }
+                self.caches[target] = HostCache::default();
+                let host = &mut self.hosts[target];
                 host.ram_alloc.push((v, ram));
                 host.bw_alloc.push((v, bw));
                 host.migrating_in.push(v);
@@ -928,6 +1035,7 @@ impl<'a> Simulation<'a> {
 
     fn complete_migration(&mut self, m: Migration) {
         let v = m.vm;
+        self.invalidate(m.target);
         if let Some(old) = self.vm_table[v].take() {
             self.vm_destroy(old, v);
         }
