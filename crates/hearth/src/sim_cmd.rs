@@ -7,7 +7,7 @@ use crate::traces::{self, WorkloadSpec};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sim::engine::{self, EngineOptions};
+use sim::engine::{self, EngineOptions, PowerTransitions};
 use sim::metrics::PolicyRun;
 use sim::policy::PolicySpec;
 use sim::scenario::Scenario;
@@ -64,6 +64,12 @@ pub struct SimArgs {
     /// Keep VMs whose CPU request drops to exactly zero (CloudSim retires them as finished).
     #[arg(long)]
     keep_idle_vms: bool,
+    /// Seconds a host takes to boot; each boot is charged this long at full-load power.
+    #[arg(long, default_value_t = 0.0)]
+    boot_s: f64,
+    /// Seconds a host takes to shut down; each shutdown is charged this long at full-load power.
+    #[arg(long, default_value_t = 0.0)]
+    shutdown_s: f64,
 }
 
 fn build_scenario(args: &SimArgs, workload: &sim::workload::Workload) -> Result<Scenario> {
@@ -110,7 +116,15 @@ pub fn run(args: SimArgs) -> Result<()> {
         eprintln!("hearth: note: {finding}");
     }
     let scenario = build_scenario(&args, &workload)?;
-    let options = EngineOptions { retire_idle_vms: !args.keep_idle_vms };
+    for (flag, value) in [("--boot-s", args.boot_s), ("--shutdown-s", args.shutdown_s)] {
+        if !(value.is_finite() && value >= 0.0) {
+            bail!("{flag} {value}: expected a non-negative number of seconds");
+        }
+    }
+    let options = EngineOptions {
+        retire_idle_vms: !args.keep_idle_vms,
+        transitions: PowerTransitions { boot_s: args.boot_s, shutdown_s: args.shutdown_s },
+    };
 
     let multi = MultiProgress::new();
     if !std::io::stderr().is_terminal() {

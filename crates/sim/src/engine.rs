@@ -37,11 +37,26 @@ pub struct EngineOptions {
     /// Retire a VM for good once its CPU request is exactly 0 after an update (CloudSim 3.0.3
     /// treats it as a completed cloudlet). On by default to match the reference figures.
     pub retire_idle_vms: bool,
+    /// Power state transitions: time a host takes to boot and to shut down. During a
+    /// transition the host draws its full-load power, so each boot costs
+    /// `boot_s × P(100 %)` and each shutdown `shutdown_s × P(100 %)`. CloudSim switches hosts
+    /// instantly and for free, so both default to 0. The transition's time does not delay the
+    /// host's availability in the model; only its energy is charged.
+    pub transitions: PowerTransitions,
+}
+
+/// Durations of a host's power state transitions, seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PowerTransitions {
+    /// Off → on.
+    pub boot_s: f64,
+    /// On → off.
+    pub shutdown_s: f64,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { retire_idle_vms: true }
+        EngineOptions { retire_idle_vms: true, transitions: PowerTransitions::default() }
     }
 }
 
@@ -191,6 +206,10 @@ struct Host {
     active_s: f64,
     shutdowns: u64,
     was_active: bool,
+    /// Whether the host has ever been seen active (a shutdown needs an earlier boot).
+    ever_active: bool,
+    boots: u64,
+    real_shutdowns: u64,
 }
 
 /// Outcome of the CPU scheduler for one host.
@@ -257,7 +276,14 @@ impl Host {
     fn close_entry(&mut self, entry: HostEntry) {
         if self.was_active && !entry.active {
             self.shutdowns += 1;
+            if self.ever_active {
+                self.real_shutdowns += 1;
+            }
         }
+        if !self.was_active && entry.active && self.ever_active {
+            self.boots += 1;
+        }
+        self.ever_active |= entry.active;
         self.was_active = entry.active;
     }
 }
@@ -349,6 +375,9 @@ impl<'a> Simulation<'a> {
                     active_s: 0.0,
                     shutdowns: 0,
                     was_active: true,
+                    ever_active: false,
+                    boots: 0,
+                    real_shutdowns: 0,
                 }
             })
             .collect();
@@ -1162,6 +1191,17 @@ impl<'a> Simulation<'a> {
         let (alloc, req, short) = self.vms.iter().fold((0.0, 0.0, 0.0), |(a, r, s), vm| {
             (a + vm.allocated_mips_s, r + vm.requested_mips_s, s + vm.migration_shortfall_mips_s)
         });
+        let transitions = self.options.transitions;
+        let transition_j: f64 = self
+            .hosts
+            .iter()
+            .map(|h| {
+                h.power.max().0
+                    * (h.boots as f64 * transitions.boot_s
+                        + h.real_shutdowns as f64 * transitions.shutdown_s)
+            })
+            .sum();
+        self.energy_j += transition_j;
         let slatah = if active_s > 0.0 { sla_s / active_s } else { 0.0 };
         let pdm = if req > 0.0 { short / req } else { 0.0 };
         let simulated_s = self.last_process_s;
@@ -1204,4 +1244,48 @@ pub fn simulate(
     progress: Progress<'_>,
 ) -> Result<PolicyRun, EngineError> {
     Simulation::new(scenario, policy, options).run(progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::ScenarioVm;
+    use model::{HostType, InstanceType};
+
+    /// One G5 host whose only VM is busy, then idle (the host switches off), then busy again.
+    fn on_off_on() -> Scenario {
+        let vm = InstanceType::planetlab_types()[2].clone();
+        let mut utilization = vec![0.5; 4];
+        utilization.extend([0.0; 4]);
+        utilization.extend([0.5; 4]);
+        Scenario {
+            host_types: vec![HostType::ml110_g5()],
+            hosts: vec![0],
+            target_heat_w: vec![0.0],
+            vms: vec![ScenarioVm {
+                name: "vm".into(),
+                instance: vm,
+                utilization,
+                sample_interval_s: 300.0,
+            }],
+            step_s: 300.0,
+            duration_s: 12.0 * 300.0,
+        }
+    }
+
+    fn energy_kwh(transitions: PowerTransitions) -> f64 {
+        let scenario = on_off_on();
+        let options = EngineOptions { retire_idle_vms: false, transitions };
+        let run = simulate(&scenario, PolicySpec::Dvfs, options, &mut |_, _| {}).unwrap();
+        run.summary.energy_kwh
+    }
+
+    #[test]
+    fn transitions_charge_full_load_power_for_their_duration() {
+        let free = energy_kwh(PowerTransitions::default());
+        let costly = energy_kwh(PowerTransitions { boot_s: 100.0, shutdown_s: 30.0 });
+        // One shutdown and one boot of a G5 host (135 W at full load).
+        let expected_j = 135.0 * (100.0 + 30.0);
+        assert!(((costly - free) * 3.6e6 - expected_j).abs() < 1e-6, "{free} {costly}");
+    }
 }
