@@ -40,11 +40,11 @@ pub struct RunSummary {
     pub energy_kwh: f64,
     /// VM migrations.
     pub migrations: u64,
-    /// SLA violation time per active host: mean over hosts of the fraction of their active time
-    /// spent at 100 % CPU (overloaded).
+    /// SLA violation time per active host: time hosts were active with less CPU allocated than
+    /// requested, over all hosts' active time (aggregated as CloudSim does).
     pub slatah: f64,
-    /// Performance degradation due to migrations: mean over VMs of the MIPS lost to migration
-    /// over the MIPS requested.
+    /// Performance degradation due to migrations: MIPS the VMs lost while migrating, over all
+    /// MIPS they requested (aggregated as CloudSim does).
     pub pdm: f64,
     /// SLATAH × PDM.
     pub slav: f64,

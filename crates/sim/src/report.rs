@@ -352,10 +352,10 @@ fn write_notes(out: &mut String) {
     out.push_str(
         "<section class=\"card\">\n<div class=\"card-head\"><h2>Definitions</h2></div>\n\
          <dl class=\"notes\">\n\
-         <dt>SLATAH</dt><dd>SLA violation time per active host: mean over hosts of the share of \
-         their active time spent at 100&nbsp;% CPU.</dd>\n\
-         <dt>PDM</dt><dd>Performance degradation due to migrations: mean over VMs of the MIPS \
-         lost to migration over the MIPS requested.</dd>\n\
+         <dt>SLATAH</dt><dd>SLA violation time per active host: the share of all hosts' \
+         active time during which a host got less CPU than its VMs requested.</dd>\n\
+         <dt>PDM</dt><dd>Performance degradation due to migrations: MIPS the VMs lost while \
+         migrating, over all MIPS they requested.</dd>\n\
          <dt>SLAV</dt><dd>SLATAH × PDM (Beloglazov &amp; Buyya, 2012), shown ×10⁻⁵.</dd>\n\
          <dt>Harvested heat</dt><dd>Heat from hosts running at or above their target minimum \
          heat rate; the harvest ratio is harvested heat over all heat.</dd>\n\
