@@ -33,7 +33,7 @@ pub enum ScenarioName {
 /// Arguments of `hearth sim`.
 #[derive(Args, Debug)]
 pub struct SimArgs {
-    /// Workload: planetlab:DIR, bitbrains:DIR or synthetic[:SEED].
+    /// Workload: `planetlab:DIR`, `bitbrains:DIR` or `synthetic[:SEED]`.
     #[arg(long, default_value = "synthetic")]
     workload: WorkloadSpec,
     /// A named scenario that fixes the fleet and VM types (planetlab-reference is the default
