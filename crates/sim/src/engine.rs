@@ -1160,7 +1160,7 @@ impl<'a> Simulation<'a> {
                     }
                 }
                 _ => {
-                    if next_update >= end {
+                    if next_update >= end || next_update.is_infinite() {
                         break;
                     }
                     let now = next_update;
@@ -1171,7 +1171,15 @@ impl<'a> Simulation<'a> {
                     }
                     self.close_interval(interval_start);
                     interval_start = now;
-                    next_update = now + step;
+                    // CloudSim schedules the next update only while some VM gets CPU (a
+                    // cloudlet with a finite finish time); once none does, the run ends.
+                    next_update = if self.options.retire_idle_vms
+                        && self.hosts.iter().all(|h| h.utilization_mips == 0.0)
+                    {
+                        f64::INFINITY
+                    } else {
+                        now + step
+                    };
                     done_steps += 1;
                     progress(done_steps, total_steps);
                 }
@@ -1252,22 +1260,25 @@ mod tests {
     use crate::scenario::ScenarioVm;
     use model::{HostType, InstanceType};
 
-    /// One G5 host whose only VM is busy, then idle (the host switches off), then busy again.
+    /// Two G5 hosts: one VM stays busy on the first (so the run goes on), the other VM is busy,
+    /// then idle (its host switches off), then busy again. Each VM needs most of a host's memory,
+    /// so first fit puts them on different hosts.
     fn on_off_on() -> Scenario {
-        let vm = InstanceType::planetlab_types()[2].clone();
+        let big = InstanceType { ram_mib: 3000, ..InstanceType::planetlab_types()[2].clone() };
         let mut utilization = vec![0.5; 4];
         utilization.extend([0.0; 4]);
         utilization.extend([0.5; 4]);
+        let vm = |name: &str, utilization: Vec<f64>| ScenarioVm {
+            name: name.into(),
+            instance: big.clone(),
+            utilization,
+            sample_interval_s: 300.0,
+        };
         Scenario {
             host_types: vec![HostType::ml110_g5()],
-            hosts: vec![0],
-            target_heat_w: vec![0.0],
-            vms: vec![ScenarioVm {
-                name: "vm".into(),
-                instance: vm,
-                utilization,
-                sample_interval_s: 300.0,
-            }],
+            hosts: vec![0, 0],
+            target_heat_w: vec![0.0, 0.0],
+            vms: vec![vm("steady", vec![0.5; 12]), vm("on-off-on", utilization)],
             step_s: 300.0,
             duration_s: 12.0 * 300.0,
         }
