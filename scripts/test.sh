@@ -1,35 +1,116 @@
 #!/usr/bin/env bash
-# The one command that runs hearth's whole test suite on a fresh Debian 12 machine: installs what
-# the tests need (idempotently, as root), then runs every check. CI calls it through .ci/run.
+# The one command that runs hearth's whole test suite on a fresh Debian 12 machine (CI calls it
+# through .ci/run). It installs what the tests need, idempotently, then runs in order: rustfmt,
+# clippy, every test target (unit, integration, tidy, and the benches once each in test mode),
+# doctests and rustdoc, each with -D warnings where it applies. Works from any directory.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
 
-# Debian packages the tests need; later parts (BMC simulators, Prometheus, Chromium) add theirs.
-DEBIAN_PACKAGES=()
-install_packages() {
-  local missing=()
-  for pkg in "${DEBIAN_PACKAGES[@]}"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+# Tools the tests need from Debian, as "command:package" pairs; a package is installed only when
+# its command is missing. None today beyond the Rust toolchain; later parts add theirs, e.g.
+#   "sqlite3:sqlite3"          (store: schema dumps)
+#   "ipmitool:ipmitool"        (drivers: BMC simulator conformance)
+#   "chromium:chromium"        (api: dashboard smoke test)
+DEBIAN_TOOLS=(
+)
+
+die() {
+  printf 'test.sh: error: %s\n' "$*" >&2
+  exit 1
+}
+
+# Installs the packages of missing DEBIAN_TOOLS with apt-get, as root (through sudo if needed).
+install_debian_tools() {
+  local missing=() pair
+  for pair in "${DEBIAN_TOOLS[@]}"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
   done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    step "installing ${missing[*]}"
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  local as_root=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 ||
+      die "need root to install ${missing[*]} (apt-get install -y ${missing[*]})"
+    as_root=(sudo)
+  fi
+  printf '==> installing %s\n' "${missing[*]}"
+  "${as_root[@]}" apt-get update -q
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# The Rust toolchain: cargo plus the rustfmt and clippy components.
+check_rust_toolchain() {
+  if ! command -v cargo >/dev/null 2>&1 && [[ -f "$HOME/.cargo/env" ]]; then
+    # shellcheck source=/dev/null
+    . "$HOME/.cargo/env"
+  fi
+  command -v cargo >/dev/null 2>&1 ||
+    die "cargo not found: install the Rust toolchain (https://rustup.rs), then rerun"
+  local component
+  for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+      command -v rustup >/dev/null 2>&1 ||
+        die "cargo ${component/rustfmt/fmt} not found: install the $component component"
+      rustup component add "$component"
+    fi
+  done
+}
+
+# The simulator's benches and data-driven tests read ../shared/data (PlanetLab traces, SPECpower).
+check_shared_data() {
+  [[ -d ../shared/data ]] ||
+    die "$(cd .. && pwd)/shared/data is missing: CI expects ../shared beside the clone" \
+      "(the project's shared folder with data/planetlab/…)"
+}
+
+now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
+
+step_names=()
+step_times=()
+suite_start=$(now_us)
+
+print_timings() {
+  local i
+  printf '\n==> timings\n'
+  for i in "${!step_names[@]}"; do
+    printf '    %8s s  %s\n' "${step_times[$i]}" "${step_names[$i]}"
+  done
+  printf '    %8s s  total\n' "$(seconds_since "$suite_start")"
+}
+
+seconds_since() {
+  local elapsed=$(($(now_us) - $1))
+  printf '%d.%01d' $((elapsed / 1000000)) $((elapsed % 1000000 / 100000))
+}
+
+# run_step NAME COMMAND...: prints a header, runs COMMAND, records its time, stops on failure.
+run_step() {
+  local name=$1 start status=0
+  shift
+  printf '\n==> [%d/5] %s\n    $ %s\n' $((${#step_names[@]} + 1)) "$name" "$*"
+  start=$(now_us)
+  "$@" || status=$?
+  step_names+=("$name")
+  step_times+=("$(seconds_since "$start")")
+  if [[ $status -ne 0 ]]; then
+    print_timings
+    printf '\n==> FAILED: %s (exit %d)\n' "$name" "$status" >&2
+    exit "$status"
   fi
 }
 
-command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup)" >&2; exit 1; }
-if [ ! -d ../shared/data/planetlab ]; then
-  echo "../shared/data/planetlab is missing: the tests expect ../shared (the project's shared data) beside the clone, as CI provides it" >&2
-  exit 1
-fi
-install_packages
+check_shared_data
+install_debian_tools
+check_rust_toolchain
+printf '==> %s\n' "$(cargo --version)"
 
-step "cargo fmt --check";                     cargo fmt --all -- --check
-step "cargo clippy (all targets, -D warnings)"; cargo clippy --workspace --all-targets -- -D warnings
-step "cargo test (unit, integration, tidy, bench smoke)"; cargo test --workspace --all-targets
-step "cargo test --doc";                      cargo test --workspace --doc
-step "cargo doc (-D warnings)";               RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
-step "all checks passed"
+run_step "format" cargo fmt --all -- --check
+run_step "clippy" cargo clippy --all-targets -- -D warnings
+run_step "tests (unit, integration, tidy, bench smoke)" cargo test --workspace --all-targets
+run_step "doctests" cargo test --workspace --doc
+run_step "rustdoc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+print_timings
+printf '\n==> all checks passed\n'
