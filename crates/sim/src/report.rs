@@ -196,9 +196,10 @@ h2 { font-size: 17px; font-weight: 600; margin: 0; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums;
   font-size: 14px; }
-th, td { padding: 7px 10px; border-bottom: 1px solid #eaeef2; white-space: nowrap; }
+th, td { padding: 7px 8px; border-bottom: 1px solid #eaeef2; }
+td { white-space: nowrap; }
 th { text-align: right; font-weight: 600; color: #424a53; vertical-align: bottom;
-  border-bottom: 2px solid #d0d7de; }
+  border-bottom: 2px solid #d0d7de; line-height: 1.25; }
 th:first-child, td:first-child { text-align: left; }
 td { text-align: right; }
 tbody tr:last-child td { border-bottom: none; }
@@ -220,6 +221,10 @@ dl.notes { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px;
 dl.notes dt { font-weight: 600; }
 dl.notes dd { margin: 0; }
 footer { color: #8c959f; font-size: 12.5px; margin-top: 8px; }
+@media (max-width: 720px) {
+  main { padding: 20px 10px 32px; }
+  .card { padding: 14px 12px 10px; }
+}
 @media print {
   body { background: #fff; }
   .card { border: none; padding: 0; break-inside: avoid; }
@@ -365,13 +370,26 @@ fn write_notes(out: &mut String) {
     );
 }
 
-/// `v × scale` with `decimals` decimals, or a dash when not finite.
+/// `v × scale` with `decimals` decimals and grouped thousands, or a dash when not finite.
 fn num(v: f64, scale: f64, decimals: usize) -> String {
     let x = v * scale;
-    if x.is_finite() {
-        strip_negative_zero(format!("{x:.decimals$}"))
-    } else {
-        "—".to_owned()
+    if !x.is_finite() {
+        return "—".to_owned();
+    }
+    let s = strip_negative_zero(format!("{x:.decimals$}"));
+    let (sign, unsigned) = match s.strip_prefix('-') {
+        Some(rest) => ("−", rest),
+        None => ("", s.as_str()),
+    };
+    let (int, frac) = match unsigned.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (unsigned, None),
+    };
+    // Integer parts past u64 (absurd, but finite) are left ungrouped.
+    let int = int.parse::<u64>().map_or_else(|_| int.to_owned(), group_thousands);
+    match frac {
+        Some(frac) => format!("{sign}{int}.{frac}"),
+        None => format!("{sign}{int}"),
     }
 }
 
@@ -932,5 +950,12 @@ mod tests {
         assert_eq!(y.label(0.30000000000000004), "0.3");
         assert_eq!(group_thousands(1_234_567), "1,234,567");
         assert_eq!(group_thousands(999), "999");
+        assert_eq!(group_thousands(0), "0");
+        assert_eq!(group_thousands(100_000), "100,000");
+        assert_eq!(num(1234.5678, 1.0, 2), "1,234.57");
+        assert_eq!(num(-0.0001, 1.0, 2), "0.00");
+        assert_eq!(num(-12_345.0, 1.0, 0), "−12,345");
+        assert_eq!(num(f64::NAN, 1.0, 2), "—");
+        assert_eq!(num(0.000_036_21, 1e5, 2), "3.62");
     }
 }
