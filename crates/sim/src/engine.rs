@@ -537,22 +537,27 @@ impl<'a> Simulation<'a> {
     /// Places VM `v` on host `h` (CloudSim `Host.vmCreate`); false when memory, bandwidth or
     /// storage is short.
     fn vm_create(&mut self, h: usize, v: usize) -> bool {
-        let (ram, bw, requested) = {
-            let vm = &self.vms[v];
-            (vm.requested_ram().min(vm.ram), vm.requested_bw().min(vm.bw), vm.requested)
-        };
         if !self.can_create(h, v) {
             return false;
         }
+        self.reserve(h, v);
+        self.hosts[h].vms.push(v);
+        self.vms[v].host = Some(h);
+        true
+    }
+
+    /// Reserves VM `v`'s memory, bandwidth, storage and CPU request on host `h`, unchecked
+    /// (callers check with `can_create` where CloudSim does); the inverse of `deallocate`.
+    fn reserve(&mut self, h: usize, v: usize) {
         self.invalidate(h);
+        let vm = &self.vms[v];
+        let (ram, bw, requested) =
+            (vm.requested_ram().min(vm.ram), vm.requested_bw().min(vm.bw), vm.requested);
         let host = &mut self.hosts[h];
         host.ram_alloc.push((v, ram));
         host.bw_alloc.push((v, bw));
         host.sched.push((v, requested));
         host.storage_mb -= VM_SIZE_MB;
-        host.vms.push(v);
-        self.vms[v].host = Some(h);
-        true
     }
 
     fn deallocate(host: &mut Host, v: usize) {
@@ -884,18 +889,10 @@ impl<'a> Simulation<'a> {
             host.storage_mb = HOST_STORAGE_MB;
             let migrating_in = host.migrating_in.clone();
             for v in migrating_in {
-                let (ram, bw, req) = {
-                    let vm = &self.vms[v];
-                    (vm.requested_ram().min(vm.ram), vm.requested_bw().min(vm.bw), vm.requested)
-                };
-                let host = &mut self.hosts[h];
-                if !host.vms.contains(&v) {
-                    host.vms.push(v);
+                if !self.hosts[h].vms.contains(&v) {
+                    self.hosts[h].vms.push(v);
                 }
-                host.ram_alloc.push((v, ram));
-                host.bw_alloc.push((v, bw));
-                host.sched.push((v, req));
-                host.storage_mb -= VM_SIZE_MB;
+                self.reserve(h, v);
             }
         }
         for &(h, v) in saved {
@@ -1027,28 +1024,15 @@ impl<'a> Simulation<'a> {
         for &(v, target) in map {
             self.vms[v].in_migration = true;
             if !self.hosts[target].is_migrating_in(v) {
-                let (ram, bw, req) = {
-                    let vm = &self.vms[v];
-                    (vm.requested_ram().min(vm.ram), vm.requested_bw().min(vm.bw), vm.requested)
-                };
-                let host = &mut self.hosts[target];
-                if host.storage_mb < VM_SIZE_MB
-                    || host.ram - host.ram_used() < ram
-                    || host.bw_kbps - host.bw_used() < bw
-                {
+                if !self.can_create(target, v) {
                     // CloudSim aborts the whole run here; we skip the move and count it.
                     self.vms[v].in_migration = false;
                     self.failed_migrations += 1;
                     continue;
                 }
-                self.caches[target] = HostCache::default();
-                let host = &mut self.hosts[target];
-                host.ram_alloc.push((v, ram));
-                host.bw_alloc.push((v, bw));
-                host.migrating_in.push(v);
-                host.sched.push((v, req));
-                host.storage_mb -= VM_SIZE_MB;
-                host.vms.push(v);
+                self.hosts[target].migrating_in.push(v);
+                self.reserve(target, v);
+                self.hosts[target].vms.push(v);
                 self.update_host(target, now);
                 if let Some(source) = self.vms[v].host {
                     self.update_host(source, now);
