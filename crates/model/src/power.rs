@@ -89,6 +89,23 @@ impl PowerCurve {
     pub fn idle(&self) -> Watts {
         Watts(self.points_w[0])
     }
+
+    /// The least utilization in [0, 1] at which the host draws at least `watts`, or `None` when
+    /// it never does. Curves need not be monotone; the first crossing counts.
+    pub fn utilization_for(&self, watts: Watts) -> Option<f64> {
+        let w = watts.0;
+        if w <= self.points_w[0] {
+            return Some(0.0);
+        }
+        for k in 0..10 {
+            let (p0, p1) = (self.points_w[k], self.points_w[k + 1]);
+            if p1 >= w && p1 > p0 {
+                let fraction = ((w - p0) / (p1 - p0)).clamp(0.0, 1.0);
+                return Some((k as f64 + fraction) / 10.0);
+            }
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -103,6 +120,19 @@ mod tests {
         // Halfway between 50 % (102 W) and 60 % (106 W).
         assert!((g4.at(0.55).0 - 104.0).abs() < 1e-9);
         assert!((g4.at(0.1).0 - 89.4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn finds_the_utilization_that_reaches_a_power() {
+        let g5 = PowerCurve::ml110_g5();
+        assert_eq!(g5.utilization_for(Watts(125.0)), Some(0.7));
+        assert_eq!(g5.utilization_for(Watts(50.0)), Some(0.0));
+        assert!((g5.utilization_for(Watts(127.0)).unwrap() - 0.75).abs() < 1e-12);
+        assert_eq!(PowerCurve::ml110_g4().utilization_for(Watts(125.0)), None);
+        for u in [0.0, 0.13, 0.5, 0.99, 1.0] {
+            let w = g5.at(u);
+            assert!((g5.utilization_for(w).unwrap() - u).abs() < 1e-12, "{u}");
+        }
     }
 
     #[test]
