@@ -360,15 +360,18 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
     ("heat", &["model"]),
     ("thermal", &["model"]),
     ("pool", &["model"]),
-    ("sim", &["model"]),
+    // The twin runs the same decision code the controller runs (heat-max, later the thermal
+    // guard): decision crates are libraries of the twin, never the other way round.
+    ("sim", &["model", "heat"]),
     ("store", &["model"]),
     // The simulated driver adapts the twin.
     ("drivers", &["sim"]),
     ("controller", &["model", "beacon", "heat", "thermal", "pool", "drivers", "store"]),
     ("api", &["controller"]),
     ("agent", &["model", "beacon", "drivers"]),
-    // `model`: hearth reads model types for CLI/config.
-    ("hearth", &["api", "agent", "controller", "sim", "model"]),
+    // `model`: hearth reads model types for CLI/config; `heat`: `hearth plan` plans one fleet
+    // file without a controller.
+    ("hearth", &["api", "agent", "controller", "sim", "model", "heat"]),
     ("xtask", &[]),
 ];
 
