@@ -21,6 +21,8 @@ use crate::scenario::Scenario;
 use crate::stats;
 use std::collections::VecDeque;
 
+mod heat_max;
+
 /// CloudSim's `PowerVm.HISTORY_LENGTH`: utilization samples kept per VM.
 const HISTORY_LENGTH: usize = 30;
 /// CloudSim's minimum time between events, which offsets every update by 0.1 s.
@@ -116,6 +118,8 @@ struct Vm {
     allocated_mips_s: f64,
     requested_mips_s: f64,
     migration_shortfall_mips_s: f64,
+    /// When the VM last started a migration (heat-max's dwell time).
+    last_move_s: Option<f64>,
 }
 
 impl Vm {
@@ -338,6 +342,8 @@ pub struct Simulation<'a> {
     failed_migrations: u64,
     acc: IntervalAcc,
     series: Vec<IntervalRecord>,
+    /// heat-max only: every estimator's predictions, scored at the next update.
+    estimator_scores: heat_max::EstimatorScores,
 }
 
 impl<'a> Simulation<'a> {
@@ -403,6 +409,7 @@ impl<'a> Simulation<'a> {
                 allocated_mips_s: 0.0,
                 requested_mips_s: 0.0,
                 migration_shortfall_mips_s: 0.0,
+                last_move_s: None,
             })
             .collect();
         let n_hosts = scenario.hosts.len();
@@ -425,6 +432,7 @@ impl<'a> Simulation<'a> {
             failed_migrations: 0,
             acc: IntervalAcc { active: vec![false; n_hosts], ..IntervalAcc::default() },
             series: Vec::new(),
+            estimator_scores: heat_max::EstimatorScores::default(),
         }
     }
 
@@ -600,7 +608,13 @@ impl<'a> Simulation<'a> {
     /// list when given (CloudSim's `isHostOverUtilizedAfterAllocation` without the mutation:
     /// every sum runs in the same order, so the result is bit-for-bit the same).
     fn is_overloaded_with(&mut self, h: usize, extra: Option<usize>) -> bool {
-        let PolicySpec::Consolidate { detector } = self.policy else { return false };
+        let detector = match self.policy {
+            PolicySpec::Consolidate { detector } => detector,
+            // heat-max places the initial VMs as the baselines do before they have history:
+            // PABFD gated by the 0.7 fallback threshold, so every policy starts alike.
+            PolicySpec::HeatMax { .. } => OverloadDetector::Thr { threshold: FALLBACK_THRESHOLD },
+            PolicySpec::Npa | PolicySpec::Dvfs => return false,
+        };
         let total_mips = self.hosts[h].total_mips;
         let mut requested = 0.0;
         for &v in self.hosts[h].vms.iter().chain(extra.as_ref()) {
@@ -1023,6 +1037,7 @@ impl<'a> Simulation<'a> {
     fn start_migrations(&mut self, map: &[(usize, usize)], now: f64) {
         for &(v, target) in map {
             self.vms[v].in_migration = true;
+            self.vms[v].last_move_s = Some(now);
             if !self.hosts[target].is_migrating_in(v) {
                 if !self.can_create(target, v) {
                     // CloudSim aborts the whole run here; we skip the move and count it.
@@ -1069,7 +1084,9 @@ impl<'a> Simulation<'a> {
         for v in 0..self.vms.len() {
             let host = match self.policy {
                 PolicySpec::Npa | PolicySpec::Dvfs => self.find_host_first_fit(v),
-                PolicySpec::Consolidate { .. } => self.find_host_pabfd(v, &no_exclusions),
+                PolicySpec::Consolidate { .. } | PolicySpec::HeatMax { .. } => {
+                    self.find_host_pabfd(v, &no_exclusions)
+                }
             };
             let placed = host.is_some_and(|h| self.vm_create(h, v));
             if !placed {
@@ -1149,7 +1166,11 @@ impl<'a> Simulation<'a> {
                     }
                     let now = next_update;
                     self.update_all(now);
-                    if self.policy.migrates() {
+                    if let PolicySpec::HeatMax { headroom, margin } = self.policy {
+                        self.score_estimators();
+                        let map = self.plan_heat_max(now, headroom, margin);
+                        self.start_migrations(&map, now);
+                    } else if self.policy.migrates() {
                         let map = self.optimize(now);
                         self.start_migrations(&map, now);
                     }
@@ -1223,6 +1244,10 @@ impl<'a> Simulation<'a> {
             },
             simulated_s,
             wall_s: 0.0,
+            estimator_errors: match self.policy {
+                PolicySpec::HeatMax { .. } => self.estimator_scores.summaries(),
+                _ => Vec::new(),
+            },
         };
         PolicyRun { summary, series: self.series }
     }

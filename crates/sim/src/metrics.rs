@@ -64,6 +64,27 @@ pub struct RunSummary {
     pub simulated_s: f64,
     /// Wall-clock time of the run, seconds (the only figure that is not deterministic).
     pub wall_s: f64,
+    /// heat-max only: each heat-rate estimator scored against the next interval's true heat.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub estimator_errors: Vec<EstimatorError>,
+}
+
+/// One heat-rate estimator's error against the next interval's true heat (the attribution rule
+/// applied to the MIPS each VM was given), over all VMs and intervals of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EstimatorError {
+    /// Estimator name (`ewma`, `quantile`, `regression`, `live`, `simulation`).
+    pub estimator: String,
+    /// Scored predictions.
+    pub samples: usize,
+    /// Mean absolute percentage error, over samples whose true heat is not 0 W.
+    pub mape_pct: Option<f64>,
+    /// Mean of predicted − true (W).
+    pub bias_w: Option<f64>,
+    /// Mean absolute error (W).
+    pub mae_w: Option<f64>,
+    /// Σ |error| / Σ true heat (%): the percentage error that VMs near 0 W cannot inflate.
+    pub wape_pct: Option<f64>,
 }
 
 /// A policy's run: summary plus time series.

@@ -1,6 +1,7 @@
 //! The consolidation policies the twin can run, named as on the command line: the baselines of
 //! Beloglazov & Buyya 2012 (`npa`, `dvfs`, and overload detection `thr`, `iqr`, `mad`, `lr`,
-//! `lrr`, each with minimum-migration-time VM selection `mmt`).
+//! `lrr`, each with minimum-migration-time VM selection `mmt`), and hearth's own `heat-max`,
+//! which runs the heat crate's arrangement planner every interval.
 
 use std::fmt;
 
@@ -47,13 +48,31 @@ pub enum PolicySpec {
         /// The overload detector.
         detector: OverloadDetector,
     },
+    /// Heat harvesting (issue 3): every interval, estimate each VM's demand and heat and run
+    /// `heat::plan` to bring as many hosts as possible to their target minimum heat rate,
+    /// emptying the rest (docs/sim.md, "heat-max").
+    HeatMax {
+        /// Fraction of each host's CPU the planner keeps free, in [0, 1).
+        headroom: f64,
+        /// How far above the utilization at which a host reaches its target the planner aims,
+        /// as a fraction of capacity in [0, 1), so that a host still reaches its target when its
+        /// VMs ask for less than predicted.
+        margin: f64,
+    },
+}
+
+impl PolicySpec {
+    /// Default CPU headroom of `heat-max` (docs/sim.md explains the choice).
+    pub const HEAT_MAX_HEADROOM: f64 = 0.1;
+    /// Default target margin of `heat-max` (docs/sim.md explains the choice).
+    pub const HEAT_MAX_MARGIN: f64 = 0.1;
 }
 
 /// A policy name that could not be understood.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PolicyError {
     /// Unknown policy name.
-    #[error("unknown policy `{0}`; expected one of npa, dvfs, thr-mmt, iqr-mmt, mad-mmt, lr-mmt, lrr-mmt (parameter after a colon, e.g. lr-mmt:1.2)")]
+    #[error("unknown policy `{0}`; expected one of npa, dvfs, thr-mmt, iqr-mmt, mad-mmt, lr-mmt, lrr-mmt, heat-max (parameter after a colon, e.g. lr-mmt:1.2)")]
     Unknown(String),
     /// The parameter is not a number or is out of range.
     #[error("policy `{policy}`: parameter {value:?} {why}")]
@@ -104,6 +123,33 @@ impl PolicySpec {
                 })
             }
             "npa" => return Ok(PolicySpec::Npa),
+            "heat-max" => {
+                let mut values = [PolicySpec::HEAT_MAX_HEADROOM, PolicySpec::HEAT_MAX_MARGIN];
+                if let Some(raw) = param {
+                    let parts: Vec<&str> = raw.split(':').collect();
+                    if parts.len() > 2 {
+                        return Err(PolicyError::BadParameter {
+                            policy: text.to_string(),
+                            value: raw.to_string(),
+                            why: "has too many parts: heat-max[:HEADROOM[:MARGIN]]",
+                        });
+                    }
+                    for (slot, part) in values.iter_mut().zip(parts) {
+                        match part.trim().parse::<f64>() {
+                            Ok(x) if (0.0..1.0).contains(&x) => *slot = x,
+                            _ => {
+                                return Err(PolicyError::BadParameter {
+                                    policy: text.to_string(),
+                                    value: part.to_string(),
+                                    why: "must be a fraction of host CPU in [0, 1)",
+                                })
+                            }
+                        }
+                    }
+                }
+                let [headroom, margin] = values;
+                return Ok(PolicySpec::HeatMax { headroom, margin });
+            }
             "dvfs" => return Ok(PolicySpec::Dvfs),
             "thr-mmt" => OverloadDetector::Thr { threshold: parameter(0.8, 0.0, 1.0)? },
             "iqr-mmt" => OverloadDetector::Iqr { safety: parameter(1.5, 0.0, 100.0)? },
@@ -122,7 +168,7 @@ impl PolicySpec {
 
     /// Whether this policy migrates VMs (and so switches idle hosts off).
     pub fn migrates(&self) -> bool {
-        matches!(self, PolicySpec::Consolidate { .. })
+        matches!(self, PolicySpec::Consolidate { .. } | PolicySpec::HeatMax { .. })
     }
 }
 
@@ -132,6 +178,7 @@ impl fmt::Display for PolicySpec {
         match self {
             PolicySpec::Npa => write!(f, "npa"),
             PolicySpec::Dvfs => write!(f, "dvfs"),
+            PolicySpec::HeatMax { headroom, margin } => write!(f, "heat-max:{headroom}:{margin}"),
             PolicySpec::Consolidate { detector } => match detector {
                 OverloadDetector::Thr { threshold } => write!(f, "thr-mmt:{threshold}"),
                 OverloadDetector::Iqr { safety } => write!(f, "iqr-mmt:{safety}"),
@@ -174,7 +221,7 @@ mod tests {
     fn refuses_bad_names_and_parameters() {
         assert_eq!(
             PolicySpec::parse("foo").unwrap_err().to_string(),
-            "unknown policy `foo`; expected one of npa, dvfs, thr-mmt, iqr-mmt, mad-mmt, lr-mmt, lrr-mmt (parameter after a colon, e.g. lr-mmt:1.2)"
+            "unknown policy `foo`; expected one of npa, dvfs, thr-mmt, iqr-mmt, mad-mmt, lr-mmt, lrr-mmt, heat-max (parameter after a colon, e.g. lr-mmt:1.2)"
         );
         assert_eq!(
             PolicySpec::parse("thr-mmt:1.5").unwrap_err().to_string(),
@@ -183,5 +230,19 @@ mod tests {
         assert!(matches!(PolicySpec::parse("lr-mmt:x"), Err(PolicyError::BadParameter { .. })));
         assert!(matches!(PolicySpec::parse("mad-mmt:-1"), Err(PolicyError::BadParameter { .. })));
         assert!(matches!(PolicySpec::parse("npa:1"), Err(PolicyError::BadParameter { .. })));
+        assert!(matches!(PolicySpec::parse("heat-max:1"), Err(PolicyError::BadParameter { .. })));
+        assert!(matches!(
+            PolicySpec::parse("heat-max:0.1:0.1:0.1"),
+            Err(PolicyError::BadParameter { .. })
+        ));
+        assert_eq!(
+            PolicySpec::parse("heat-max:0.2").unwrap(),
+            PolicySpec::HeatMax { headroom: 0.2, margin: 0.1 }
+        );
+        assert_eq!(
+            PolicySpec::parse("heat-max:0.05:0.15").unwrap(),
+            PolicySpec::HeatMax { headroom: 0.05, margin: 0.15 }
+        );
+        assert_eq!(PolicySpec::parse("heat-max").unwrap().to_string(), "heat-max:0.1:0.1");
     }
 }

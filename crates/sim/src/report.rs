@@ -93,6 +93,8 @@ pub fn summary_csv(runs: &[PolicyRun]) -> String {
             mean_hosts_at_target,
             simulated_s,
             wall_s,
+            // Per-estimator figures have a table of their own (estimators_csv).
+            estimator_errors: _,
         } = &run.summary;
         writeln!(
             out,
@@ -781,6 +783,7 @@ mod tests {
                 mean_hosts_at_target: 50.0,
                 simulated_s: n as f64 * 300.0,
                 wall_s: 1.25,
+                estimator_errors: Vec::new(),
             },
             series: (0..n).map(|i| record(i, scale)).collect(),
         }

@@ -5,7 +5,8 @@ use crate::support::{run, STEP_S};
 use sim::scenario::Scenario;
 use sim::workload::synthetic::{generate, SyntheticSpec};
 
-const POLICIES: [&str; 7] = ["npa", "dvfs", "thr-mmt", "iqr-mmt", "mad-mmt", "lr-mmt", "lrr-mmt"];
+const POLICIES: [&str; 8] =
+    ["npa", "dvfs", "thr-mmt", "iqr-mmt", "mad-mmt", "lr-mmt", "lrr-mmt", "heat-max"];
 
 /// Runs `policy` twice on `scenario` and checks that both runs print the same.
 #[track_caller]

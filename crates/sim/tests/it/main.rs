@@ -6,5 +6,6 @@
 mod baselines;
 mod determinism;
 mod energy;
+mod heat_max;
 mod placement;
 mod support;
