@@ -1,10 +1,12 @@
 //! The `hearth` binary: one command-line entry point for hearth's parts. Today it runs the
-//! data-center twin (`hearth sim`); the agent and controller subcommands join it as they land.
+//! data-center twin (`hearth sim`) and plans one fleet's arrangement (`hearth plan`); the agent
+//! and controller subcommands join them as they land.
 //!
 //! This crate is the only one that knows clap, reads files for the simulator and writes its
 //! reports; the decision crates stay pure.
 
 mod clock;
+mod plan_cmd;
 mod sim_cmd;
 mod traces;
 
@@ -23,12 +25,15 @@ struct Cli {
 enum Command {
     /// Run the data-center twin: trace-driven consolidation policies and their metrics.
     Sim(sim_cmd::SimArgs),
+    /// Plan one arrangement of a fleet: as many hosts as possible at their target heat rate.
+    Plan(plan_cmd::PlanArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Sim(args) => sim_cmd::run(args),
+        Command::Plan(args) => plan_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

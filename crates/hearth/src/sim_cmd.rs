@@ -46,7 +46,7 @@ pub struct SimArgs {
     hosts: Option<usize>,
     /// Policies, comma-separated: npa, dvfs, thr-mmt, iqr-mmt, mad-mmt, lr-mmt, lrr-mmt, each
     /// with an optional parameter (lr-mmt:1.2).
-    #[arg(long, default_value = "npa,dvfs,thr-mmt,iqr-mmt,mad-mmt,lr-mmt,lrr-mmt")]
+    #[arg(long, default_value = "npa,dvfs,thr-mmt,iqr-mmt,mad-mmt,lr-mmt,lrr-mmt,heat-max")]
     policy: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -58,7 +58,8 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 300.0)]
     step: f64,
     /// Target minimum heat rate of every host, watts: heat from a host counts as harvested
-    /// while its power is at least this. 0 counts all heat.
+    /// while its power is at least this. 0 counts all heat as harvested, whatever the
+    /// arrangement, which leaves heat-max no host to bring to target: it only consolidates.
     #[arg(long, default_value_t = 0.0)]
     target_heat_w: f64,
     /// Keep VMs whose CPU request drops to exactly zero (CloudSim retires them as finished).

@@ -200,7 +200,7 @@ fn same_input_same_output_but_wall_time() {
     };
     let first = without_wall_time(success(&args));
     let second = without_wall_time(success(&args));
-    assert_eq!(first.len(), 7, "the default runs all seven baselines:\n{first:#?}");
+    assert_eq!(first.len(), 8, "the default runs the seven baselines and heat-max:\n{first:#?}");
     assert_eq!(first, second);
 }
 
