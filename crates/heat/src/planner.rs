@@ -29,6 +29,9 @@ use std::collections::{BTreeSet, HashMap};
 /// Slack for comparisons of sums of floats against limits and targets.
 const EPS: f64 = 1e-9;
 
+/// Most cover passes per plan.
+const COVER_PASSES: usize = 4;
+
 /// The tentative arrangement and its per-host sums.
 struct State<'p> {
     p: &'p Problem,
@@ -158,6 +161,10 @@ impl<'p> State<'p> {
         }
     }
 
+    fn count_covered(&self) -> usize {
+        (0..self.p.n_hosts()).filter(|&h| self.covered(h)).count()
+    }
+
     fn covered(&self, h: usize) -> bool {
         self.p.has_target(h)
             && !self.members[h].is_empty()
@@ -246,17 +253,40 @@ impl<'p> State<'p> {
             }
         }
 
+        // Most heat per unit of each resource any candidate carries: a host whose usable
+        // capacity cannot hold its need even at that density is not worth an attempt.
+        let mut densest = vec![0.0f64; self.n_res];
+        for &(_, i) in &candidates {
+            for (r, d) in densest.iter_mut().enumerate() {
+                let q = p.request[i][r];
+                *d = d.max(if q > 0.0 { p.heat_w[i] / q } else { f64::INFINITY });
+            }
+        }
+        let reachable = |h: usize| {
+            let room = (0..self.n_res)
+                .map(|r| (p.usable[h][r] - self.used[h * self.n_res + r]).max(0.0) * densest[r])
+                .fold(p.heat_room_w(h) - self.heat[h], f64::min);
+            room + EPS >= self.deficit(h)
+        };
         let mut receivers: Vec<usize> = (0..p.n_hosts())
-            .filter(|&h| p.has_target(h) && !self.covered(h) && p.target_w[h] <= p.limit_w[h] + EPS)
+            .filter(|&h| p.has_target(h) && !self.covered(h) && reachable(h))
             .collect();
         let power_rank = |h: usize| match p.power[h] {
             PowerState::On => 0,
             PowerState::Saving => 1,
             PowerState::Off => 2,
         };
+        // Cheapest to cover first: the heat a host needs beyond what it must keep (its pinned
+        // instances); movable heat already there can serve any host, so it does not make a host
+        // cheaper. Ties go to the smaller current deficit (fewer moves).
+        let pinned_w: Vec<f64> = (0..p.n_hosts())
+            .map(|h| self.members[h].iter().filter(|&&i| !p.movable[i]).map(|&i| p.heat_w[i]).sum())
+            .collect();
+        let cost = |h: usize| (p.need_w(h) - pinned_w[h]).max(0.0);
         receivers.sort_by(|&a, &b| {
-            self.deficit(a)
-                .total_cmp(&self.deficit(b))
+            cost(a)
+                .total_cmp(&cost(b))
+                .then(self.deficit(a).total_cmp(&self.deficit(b)))
                 .then(power_rank(a).cmp(&power_rank(b)))
                 .then(self.members[b].len().cmp(&self.members[a].len()))
                 .then(a.cmp(&b))
@@ -456,7 +486,18 @@ impl<'p> State<'p> {
 pub(crate) fn run(p: &Problem) -> Plan {
     let mut st = State::new(p);
     st.repair();
-    st.cover();
+    // Later passes also draw on the surplus of hosts the earlier ones covered (what a host
+    // holds above its target after the bin-covering rule overshot it); stop when a pass adds
+    // nothing.
+    let mut covered = st.count_covered();
+    for _ in 0..COVER_PASSES {
+        st.cover();
+        let now = st.count_covered();
+        if now <= covered {
+            break;
+        }
+        covered = now;
+    }
     st.drain();
     st.place();
     let target = st.host_of.clone();
