@@ -6,7 +6,7 @@
 //! What the planner sees (docs/sim.md, "heat-max"): one resource, CPU in MIPS, usable up to
 //! `(1 − headroom)` of each host (the twin, like CloudSim, charges running VMs no memory or
 //! bandwidth, so neither constrains any policy); each host's idle power and target; a VM's
-//! request is the larger of its predicted and its current demand, its heat that demand times its
+//! request is the larger of its predicted (EWMA) and its current demand, its heat that demand times its
 //! host's dynamic watts per MIPS (the curve's end points; the attribution rule scores the
 //! estimate against the truth); VMs that moved within the dwell time, or are migrating, stay.
 
@@ -175,7 +175,10 @@ impl Simulation<'_> {
         margin: f64,
     ) -> Vec<(usize, usize)> {
         let per_host = self.running_vms();
-        let ladder = Predictor::DEFAULT_RUNGS;
+        // The EWMA, then the live sample: the EWMA had the least error of every estimator on
+        // each PlanetLab day (docs/sim.md, "Estimator errors").
+        let [_, _, ewma, live] = Predictor::DEFAULT_RUNGS;
+        let ladder = [ewma, live];
         let mut instances = Vec::new();
         let mut vm_of = Vec::new();
         for (h, vms) in per_host.iter().enumerate() {
