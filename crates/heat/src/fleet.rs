@@ -222,6 +222,12 @@ pub enum FleetError {
         /// The largest usable capacity of that resource on any host.
         largest: f64,
     },
+    /// Every resource of an instance fits some host, but no host fits all of them together.
+    #[error("instance `{instance}` fits on no host: no single host has room for all its requests together (each resource alone fits somewhere)")]
+    FitsNoSingleHost {
+        /// The instance.
+        instance: String,
+    },
     /// An instance's heat alone exceeds every host's thermal limit.
     #[error("instance `{instance}` ({heat_w} W) exceeds every host's thermal limit once the host's idle power is added")]
     TooHot {
@@ -397,19 +403,20 @@ impl Problem {
                 .iter()
                 .any(|cap: &Vec<f64>| cap.iter().zip(&inst.request).all(|(c, q)| q <= c));
             if !fits_somewhere {
-                let (resource, request, largest) = (0..n_res)
+                let too_large = (0..n_res)
                     .map(|r| {
                         let largest = usable.iter().map(|c| c[r]).fold(0.0, f64::max);
                         (r, inst.request[r], largest)
                     })
-                    .find(|(_, q, l)| q > l)
-                    .map(|(r, q, l)| (spec.resources[r].clone(), q, l))
-                    .unwrap_or_else(|| (spec.resources[0].clone(), inst.request[0], 0.0));
-                return Err(FleetError::TooLarge {
-                    instance: inst.id.clone(),
-                    resource,
-                    request,
-                    largest,
+                    .find(|(_, q, l)| q > l);
+                return Err(match too_large {
+                    Some((r, request, largest)) => FleetError::TooLarge {
+                        instance: inst.id.clone(),
+                        resource: spec.resources[r].clone(),
+                        request,
+                        largest,
+                    },
+                    None => FleetError::FitsNoSingleHost { instance: inst.id.clone() },
                 });
             }
             if inst.heat_w > coolest_host_w {
@@ -586,6 +593,17 @@ mod tests {
         let mut headroom = fleet(vec![host("a", 10.0)], vec![]);
         headroom.policy.headroom = vec![1.0];
         assert!(Problem::new(&headroom).unwrap_err().to_string().contains("headroom for `cpu`"));
+
+        let mut split = fleet(vec![host("a", 10.0), host("b", 2.0)], vec![inst("x", 8.0, None)]);
+        split.resources.push("memory".into());
+        split.hosts[0].capacity.push(1.0);
+        split.hosts[1].capacity.push(16.0);
+        split.instances[0].request.push(8.0);
+        assert_eq!(
+            Problem::new(&split).unwrap_err(),
+            FleetError::FitsNoSingleHost { instance: "x".into() },
+            "cpu fits a, memory fits b, nothing fits both"
+        );
 
         let mut hot = fleet(vec![host("a", 10.0)], vec![inst("x", 1.0, None)]);
         hot.hosts[0].thermal_limit_w = Some(55.0);

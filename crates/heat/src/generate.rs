@@ -16,7 +16,7 @@
 //!   that constant, so a host with every core busy draws idle + dynamic range.
 //! - **Target** (when not overridden): idle + 65 % of the dynamic range ("a well-loaded host";
 //!   [`TARGET_FRACTION`]). With 10 % headroom that needs about 72 % of a host's usable cores
-//!   running instances of average heat, so an idle-spread fleet covers nothing and a packed one
+//!   running instances of average heat, so a spread fleet covers few hosts and a packed one
 //!   covers most hosts but not all.
 //! - **Thermal limit**: idle + the dynamic range; 15 % of hosts (a warm aisle) get idle + 85 % of
 //!   it, which still lies above their target.
@@ -26,11 +26,12 @@
 //!   capacity; memory 2, 4 or 6 GiB per core (35, 45, 20 %, ±10 %); generic requests 0.125–0.75
 //!   units per core; heat = cores × the fleet's W per core × 0.8–1.2; `memory_mib` (what a
 //!   migration moves) 40–90 % of the memory request.
-//! - **Current arrangement**: largest instances first, each on the less loaded (relative cpu) of
-//!   two random hosts (drawn in proportion to their cores) where it fits (capacity after headroom, thermal limit, anti-affinity): a
-//!   spreading scheduler, so hosts sit near the fleet's average load, below their targets, and a
-//!   planner has migrations to make. An instance that fits nowhere any more stays unplaced (rare at this
-//!   demand; it needs fragmentation on a tiny fleet).
+//! - **Current arrangement**: largest instances first, each on the less loaded (relative cpu)
+//!   of two random hosts, drawn in proportion to their cores, where it fits (capacity after
+//!   headroom, thermal limit, anti-affinity): a spreading scheduler, so hosts sit near the
+//!   fleet's average load, below their targets, and a planner has migrations to make. An
+//!   instance that fits nowhere any more stays unplaced (rare at this demand; it needs
+//!   fragmentation on a tiny fleet).
 //! - About 5 % of placed instances are not migratable, about 10 % of instances sit in
 //!   anti-affinity groups of 2–3 (never larger than the host count), and 30 % of placed instances
 //!   carry a `since_move_s` of 0–2 h.

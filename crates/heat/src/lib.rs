@@ -2,7 +2,7 @@
 //! hosts so that as many hosts as possible reach their target minimum heat rate.
 //!
 //! Read in this order: [`fleet`] (the planner's input, parsed low and lifted into a validated
-//! [`fleet::Problem`]), [`plan`] (the planner: repair → cover → drain → place → power →
+//! [`fleet::Problem`]), [`mod@plan`] (the planner: repair → cover → drain → place → power →
 //! sequence, every decision with a named reason), [`bound`] (the upper bound on covered hosts
 //! reported with every plan), [`sequence`] (migration ordering that never overcommits a host),
 //! [`exact`] (the MILP ground truth for small fleets), [`generate`] (seeded random fleets for
