@@ -24,7 +24,7 @@ use crate::plan::{
     StayReason,
 };
 use crate::sequence;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Slack for comparisons of sums of floats against limits and targets.
 const EPS: f64 = 1e-9;
@@ -293,8 +293,23 @@ impl<'p> State<'p> {
         });
 
         let mut taken: Vec<(usize, Option<usize>, Option<MoveReason>)> = Vec::new();
+        // Empty hosts alike in every respect the attempt depends on (capacity, idle power,
+        // target, thermal limit, power state) all fail once one has: within a pass the
+        // candidates only dwindle. Remember their signatures to skip the rest (the reference
+        // fleet has hundreds of identical empty hosts).
+        let signature = |h: usize| -> Vec<u64> {
+            let mut sig: Vec<u64> = p.usable[h].iter().map(|c| c.to_bits()).collect();
+            sig.extend([p.idle_w[h], p.target_w[h], p.limit_w[h]].map(f64::to_bits));
+            sig.push(p.power[h] as u64);
+            sig
+        };
+        let mut failed_empty: HashSet<Vec<u64>> = HashSet::new();
         for &h in &receivers {
             if self.covered(h) {
+                continue;
+            }
+            let empty = self.members[h].is_empty();
+            if empty && failed_empty.contains(&signature(h)) {
                 continue;
             }
             // Heat the host's own movable instances would still count (they are in the
@@ -329,6 +344,9 @@ impl<'p> State<'p> {
                 }
                 self.pool.retain(|&i| self.host_of[i].is_none());
             } else {
+                if empty {
+                    failed_empty.insert(signature(h));
+                }
                 for &(i, from, why) in taken.iter().rev() {
                     match from {
                         Some(f) => self.move_to(i, f, MoveReason::Cover),
