@@ -1,0 +1,14 @@
+//! hearth's per-host agent: it measures its own host, reads its configuration and runs the beacon loop.
+//!
+//! Read in this order: [`measure`] (the host's storage, processor, communication and memory use,
+//! each a fraction in [0, 1], from `/proc`, `/sys` and `statvfs`; pure parsers, thin readers, and
+//! the [`measure::Sampler`] that turns counters into rates), then [`config`] (the agent's and the
+//! controller's TOML files and the cluster key file, validated with errors that name the key or
+//! line), then [`run`] (the beacon loop: the law over the measured use, two beacon streams
+//! with exponential jitter, capacity messages, and the status the local endpoint serves) and
+//! [`clock`] (the only module that reads the clock or sleeps).
+
+pub mod clock;
+pub mod config;
+pub mod measure;
+pub mod run;
