@@ -9,11 +9,12 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
 # Tools the tests need from Debian, as "command:package" pairs; a package is installed only when
-# its command is missing. None today beyond the Rust toolchain; later parts add theirs, e.g.
+# its command is missing. Later parts add theirs, e.g.
 #   "sqlite3:sqlite3"          (store: schema dumps)
 #   "ipmitool:ipmitool"        (drivers: BMC simulator conformance)
 #   "chromium:chromium"        (api: dashboard smoke test)
 DEBIAN_TOOLS=(
+  "ip:iproute2"              # beacons: the multi-host test's network namespaces and veth pairs
 )
 
 die() {

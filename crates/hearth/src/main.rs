@@ -5,6 +5,8 @@
 //! This crate is the only one that knows clap, reads files for the simulator and writes its
 //! reports; the decision crates stay pure.
 
+mod agent_cmd;
+mod beacon_cmd;
 mod clock;
 mod plan_cmd;
 mod sim_cmd;
@@ -25,6 +27,14 @@ struct Cli {
 enum Command {
     /// Run the data-center twin: trace-driven consolidation policies and their metrics.
     Sim(sim_cmd::SimArgs),
+    /// Run the per-host agent: measure this host and send beacons to the receivers.
+    Agent(agent_cmd::AgentArgs),
+    /// Run the controller: receive beacons, estimate availability, answer status and select.
+    Controller(beacon_cmd::ControllerArgs),
+    /// Ask a running controller for every node's status.
+    Status(beacon_cmd::StatusArgs),
+    /// Ask a running controller for a target node (prints its ID).
+    Select(beacon_cmd::SelectArgs),
     /// Plan one arrangement of a fleet: as many hosts as possible at their target heat rate.
     Plan(plan_cmd::PlanArgs),
 }
@@ -33,6 +43,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Sim(args) => sim_cmd::run(args),
+        Command::Agent(args) => agent_cmd::run(args),
+        Command::Controller(args) => beacon_cmd::controller(args),
+        Command::Status(args) => beacon_cmd::status(args),
+        Command::Select(args) => beacon_cmd::select(args),
         Command::Plan(args) => plan_cmd::run(args),
     };
     match result {

@@ -370,8 +370,8 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
     ("api", &["controller"]),
     ("agent", &["model", "beacon", "drivers"]),
     // `model`: hearth reads model types for CLI/config; `heat`: `hearth plan` plans one fleet
-    // file without a controller.
-    ("hearth", &["api", "agent", "controller", "sim", "model", "heat"]),
+    // file without a controller; `beacon`: the controller's receiver and key types at startup.
+    ("hearth", &["api", "agent", "controller", "sim", "model", "heat", "beacon"]),
     ("xtask", &[]),
 ];
 

@@ -1,0 +1,252 @@
+//! `hearth controller` (the receiving side of the beacon layer, for now), and its two clients,
+//! `hearth status` and `hearth select`, which ask a running controller's API.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `hearth controller` flags: a config file, each key overridable by a flag.
+#[derive(Args, Debug)]
+pub struct ControllerArgs {
+    /// Controller config (TOML; docs/agent.md). Without it, --key-file is required.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// UDP address to receive beacons on.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// HTTP address of the API (`hearth status`, `hearth select`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    api: Option<SocketAddr>,
+    /// Cluster key file (`key_id hex_key` lines).
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+}
+
+fn controller_config(args: &ControllerArgs) -> Result<agent::config::ControllerConfig> {
+    use agent::config::{ControllerConfig, DEFAULT_API, DEFAULT_CONTROLLER_LISTEN};
+    let mut config = match &args.config {
+        Some(path) => ControllerConfig::read(path).map_err(|e| anyhow!("{e}"))?,
+        None => {
+            let key_file =
+                args.key_file.clone().context("give --config FILE, or at least --key-file PATH")?;
+            let listen = DEFAULT_CONTROLLER_LISTEN.parse().expect("a valid default address");
+            let api = DEFAULT_API.parse().expect("a valid default address");
+            ControllerConfig::default_with(listen, api, key_file)
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(api) = args.api {
+        config.api = api;
+    }
+    if let Some(key_file) = &args.key_file {
+        config.key_file = key_file.clone();
+    }
+    config.validate().map_err(|e| anyhow!("controller config: {e}"))?;
+    Ok(config)
+}
+
+/// Runs the controller until interrupted.
+pub fn controller(args: ControllerArgs) -> Result<()> {
+    use beacon::law::LawParams;
+    use beacon::select::ReceiverConfig;
+    use beacon::wire::{DecoderConfig, Keyring};
+
+    let config = controller_config(&args)?;
+    let ring = agent::config::read_key_file(&config.key_file).map_err(|e| anyhow!("{e}"))?;
+    let mut keys = ring.keys().iter();
+    let first = keys.next().context("key file holds no key")?;
+    let mut keyring = Keyring::new(first.id, first.bytes())
+        .map_err(|e| anyhow!("{}: key {}: {e}", config.key_file.display(), first.id))?;
+    for key in keys {
+        keyring
+            .insert(key.id, key.bytes())
+            .map_err(|e| anyhow!("{}: key {}: {e}", config.key_file.display(), key.id))?;
+    }
+    let law =
+        LawParams { k_hz: config.beacon.k_hz, l_hz: config.beacon.l_hz, min: config.beacon.min };
+    let mut receiver = ReceiverConfig::new(law);
+    receiver.lost_after_intervals = f64::from(config.lost_after_intervals);
+    receiver.sample_interval_us = config.count_sample_interval.as_micros() as u64;
+    receiver.switch_interval_us = config.count_switch_interval.as_micros() as u64;
+    receiver.validate().map_err(|e| anyhow!("controller config: {e}"))?;
+    let (state, _thread) = controller::beacons::start(controller::beacons::BeaconConfig {
+        listen: config.listen,
+        keyring,
+        decoder: DecoderConfig::default(),
+        receiver,
+        tick: Duration::from_millis(20),
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let api_addr = config.api;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(api_addr)
+            .await
+            .with_context(|| format!("cannot bind the API on {api_addr}"))?;
+        eprintln!(
+            "hearth controller: beacons on udp {}, API on http://{}",
+            state.local_addr(),
+            listener.local_addr().unwrap_or(api_addr)
+        );
+        let app = api::app(state.clone());
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("serving the API")?;
+        state.stop();
+        Ok(())
+    })
+}
+
+/// Output formats of `hearth status`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StatusFormat {
+    /// A table for people.
+    Table,
+    /// One JSON object per node per line.
+    Json,
+}
+
+/// `hearth status` flags.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// The controller's API address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    api: SocketAddr,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    format: StatusFormat,
+}
+
+/// `hearth select` flags.
+#[derive(Args, Debug)]
+pub struct SelectArgs {
+    /// The controller's API address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    api: SocketAddr,
+    /// Selection mode.
+    #[arg(long, value_enum)]
+    mode: SelectMode,
+}
+
+/// Selection modes.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SelectMode {
+    /// Most available node (load balancing).
+    Balance,
+    /// Least available node (power management: consolidate).
+    Power,
+}
+
+fn get(api: SocketAddr, path: &str) -> Result<(u16, String)> {
+    let url = format!("http://{api}{path}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response =
+        agent.get(&url).call().map_err(|e| anyhow!("cannot reach the controller at {url}: {e}"))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| anyhow!("reading the answer of {url}: {e}"))?;
+    Ok((status, body))
+}
+
+fn error_of(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| body.trim().to_string())
+}
+
+/// Prints the controller's view of every node.
+pub fn status(args: StatusArgs) -> Result<()> {
+    let (code, body) = get(args.api, "/v1/beacons/nodes")?;
+    if code != 200 {
+        bail!("controller at {} answered {code}: {}", args.api, error_of(&body));
+    }
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&body).context("the controller's status is not JSON")?;
+    let nodes = snapshot["nodes"].as_array().cloned().unwrap_or_default();
+    let rejected = snapshot["rejected"].clone();
+    match args.format {
+        StatusFormat::Json => {
+            for node in nodes {
+                let mut object = node.as_object().cloned().unwrap_or_default();
+                object.insert("rejected_by_reason".into(), rejected.clone());
+                object.insert("accepted".into(), snapshot["accepted"].clone());
+                println!("{}", serde_json::Value::Object(object));
+            }
+        }
+        StatusFormat::Table => {
+            println!(
+                "{:>8} {:>12} {:>16} {:>10} {:>11} {:>5}",
+                "node", "availability", "interval", "rate_hz", "last_seen_s", "lost"
+            );
+            let num = |v: &serde_json::Value, digits: usize| {
+                v.as_f64().map_or("-".to_string(), |x| format!("{x:.digits$}"))
+            };
+            for node in &nodes {
+                let interval = match node["availability_interval"].as_array() {
+                    Some(pair) if pair.len() == 2 => {
+                        format!("[{}, {}]", num(&pair[0], 2), num(&pair[1], 2))
+                    }
+                    _ => "-".into(),
+                };
+                println!(
+                    "{:>8} {:>12} {:>16} {:>10} {:>11} {:>5}",
+                    node["node_id"],
+                    num(&node["availability_estimate"], 3),
+                    interval,
+                    num(&node["beacon_rate_hz"], 2),
+                    num(&node["last_seen_s"], 1),
+                    if node["lost"].as_bool() == Some(true) { "yes" } else { "no" }
+                );
+            }
+            println!("accepted {}", snapshot["accepted"]);
+            let reasons: Vec<String> = rejected
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            println!(
+                "rejected {}",
+                if reasons.is_empty() { "none".to_string() } else { reasons.join(", ") }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints one node ID chosen by the controller.
+pub fn select(args: SelectArgs) -> Result<()> {
+    let mode = match args.mode {
+        SelectMode::Balance => "balance",
+        SelectMode::Power => "power",
+    };
+    let (code, body) = get(args.api, &format!("/v1/beacons/select?mode={mode}"))?;
+    if code != 200 {
+        bail!("controller at {} answered {code}: {}", args.api, error_of(&body));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(&body).context("the controller's answer is not JSON")?;
+    let node = value["node_id"].as_u64().context("the controller's answer has no node_id")?;
+    println!("{node}");
+    Ok(())
+}
