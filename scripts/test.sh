@@ -90,7 +90,7 @@ seconds_since() {
 run_step() {
   local name=$1 start status=0
   shift
-  printf '\n==> [%d/5] %s\n    $ %s\n' $((${#step_names[@]} + 1)) "$name" "$*"
+  printf '\n==> [%d/6] %s\n    $ %s\n' $((${#step_names[@]} + 1)) "$name" "$*"
   start=$(now_us)
   "$@" || status=$?
   step_names+=("$name")
@@ -112,6 +112,10 @@ run_step "clippy" cargo clippy --all-targets -- -D warnings
 run_step "tests (unit, integration, tidy, bench smoke)" cargo test --workspace --all-targets
 run_step "doctests" cargo test --workspace --doc
 run_step "rustdoc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+# The two-slot queue's model checks: every interleaving of a writer and readers (loom), in their
+# own target directory so the `--cfg loom` build does not invalidate the normal one.
+run_step "loom (beacon queue)" env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+  cargo test -p beacon --test queue_loom --release
 
 print_timings
 printf '\n==> all checks passed\n'

@@ -29,11 +29,10 @@
 //! (FIG. 16), [`AvailabilityEstimate::from_both`] uses their ratio,
 //! `V_Balance / V_Power = k·f² / (l·min)`, in which the loss cancels.
 //!
-//! Gaps capped at the heartbeat interval *H* (as `beacon::send` caps them) make a stream
-//! beacon faster than `V` when `V` is within a few heartbeats: the mean gap is
-//! `(1 − e^(−V·H)) / V`, so a stream at the heartbeat reads 1.58 × `V`, at twice it 1.16 ×, at
-//! five times 1.007 ×. Rankings are unaffected (the bias is monotonic); the estimates near the
-//! ends of the range read a little towards the middle.
+//! Gaps capped at *C* (`beacon::send::next_interval_s`) make a stream beacon faster than `V`
+//! when `V·C` is small: the mean gap is `(1 − e^(−V·C)) / V`. With *C* one heartbeat interval
+//! a stream at its heartbeat reads 1.58 × `V`; hearth's agent caps at four, which bounds the
+//! bias at 1.9 %. The bias is monotonic, so rankings are unaffected.
 
 use crate::law::Law;
 use crate::Mode;

@@ -123,9 +123,11 @@ fn defaults_are_never_none() {
 #[test]
 fn concurrent_writers_lose_pushes_but_never_corrupt() {
     // Outside the contract (one writer), but still safe: whatever the race, readers see only
-    // pushed IDs, and once both writers are done the queue holds pushed IDs.
+    // pushed IDs, and once both writers are done the queue holds pushed IDs. (This model found
+    // that the writer's load of the count must be `Acquire`: a writer building on another's
+    // count must inherit its slot stores before publishing the next count.)
     model(|| {
-        const PUSHED: [u32; 4] = [1, 2, 7, 8];
+        const PUSHED: [u32; 3] = [1, 7, 8];
         let queue = Arc::new(TwoSlotQueue::new());
         let writer = {
             let queue = Arc::clone(&queue);
@@ -139,11 +141,10 @@ fn concurrent_writers_lose_pushes_but_never_corrupt() {
             thread::spawn(move || reader(&queue, &PUSHED))
         };
         queue.push(NodeId(1));
-        queue.push(NodeId(2));
         writer.join().expect("writer");
         reader.join().expect("reader");
         for seen in [queue.read(), queue.newest()] {
-            let NodeId(id) = seen.expect("pushed four times");
+            let NodeId(id) = seen.expect("pushed three times");
             assert!(PUSHED.contains(&id), "read {id}");
         }
     });
