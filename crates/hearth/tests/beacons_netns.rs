@@ -159,14 +159,16 @@ fn sleep(ms: u64) {
 /// beacons. V_Balance = 100·f_RA Hz, V_Power = 200·0.05/f_RA Hz.
 const BEACON: &str = "[beacon]\nk_hz = 100.0\nl_hz = 200.0\nmin = 0.05\nalpha = 1.0\n";
 
-/// Selections sampled per mode and phase. The rarest neighbours (nodes 1 and 2 in power mode)
-/// have shares of about 5.6 % and 9.3 %: at 2000 samples their expected counts differ by about
-/// 3.5 standard deviations even with consecutive samples often reading the same queue entry.
-const SAMPLES: usize = 2000;
+/// Selections sampled per mode and phase. The rarest neighbours (nodes 1 and 2 in power mode,
+/// 4 and 5 in balance mode) have shares of about 4.6 % and 9.1 %: at 3000 samples their expected
+/// counts differ by about 6 standard deviations for independent samples, and still by about 4
+/// with consecutive samples often reading the same queue entry and the agents' timing disturbed
+/// by a busy 2-core machine.
+const SAMPLES: usize = 3000;
 
-/// Fake loads (S = P = C) of agents 1..=5, and the f_RA each gives: 1 − load, a ratio of 1.67
-/// between neighbours so that selection counts separate well.
-const LOADS: [f64; 5] = [0.0, 0.4, 0.64, 0.784, 0.87];
+/// Fake loads (S = P = C) of agents 1..=5, giving f_RA = 1 − load = 1, 0.5, 0.3, 0.18, 0.1:
+/// neighbours at least 1.67 apart in rate on either stream.
+const LOADS: [f64; 5] = [0.0, 0.5, 0.7, 0.82, 0.9];
 
 fn write(lab: &Lab, name: &str, text: &str) -> PathBuf {
     let path = lab.dir.join(name);
