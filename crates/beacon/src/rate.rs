@@ -231,27 +231,19 @@ impl AvailabilityEstimate {
 mod tests {
     use super::*;
     use crate::law::LawParams;
+    use crate::send::Jitter;
 
-    /// SplitMix64 (Steele, Lea & Flood 2014): a seeded PRNG for the property tests.
-    struct SplitMix64(u64);
+    /// The property tests' seeded randomness: the crate's own SplitMix64 ([`Jitter`]).
+    struct SplitMix64(Jitter);
 
     impl SplitMix64 {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        /// Uniform in (0, 1].
-        fn unit(&mut self) -> f64 {
-            ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+        fn new(seed: u64) -> SplitMix64 {
+            SplitMix64(Jitter::new(seed))
         }
 
         /// An exponential gap at `rate_hz`, in µs.
         fn gap_us(&mut self, rate_hz: f64) -> u64 {
-            (-self.unit().ln() / rate_hz * 1e6).round() as u64
+            (-self.0.next_unit().ln() / rate_hz * 1e6).round() as u64
         }
     }
 
@@ -329,7 +321,7 @@ mod tests {
         for (seed, rate_hz, window) in
             [(1, 0.8, 5), (2, 1.0, 17), (3, 4.5, 17), (4, 10.0, 17), (5, 2.0, 65)]
         {
-            let mut rng = SplitMix64(seed);
+            let mut rng = SplitMix64::new(seed);
             let trials = 1_000;
             let covered = (0..trials)
                 .filter(|_| {
@@ -347,7 +339,7 @@ mod tests {
         // within 10 % of `rel_std_error`, and the estimate is within 3 of them of the true rate
         // in ≥ 99 % of trials once the window has 64 intervals.
         for (seed, rate_hz, window, min_within) in [(11, 2.0, 17, 0.97), (12, 6.0, 65, 0.99)] {
-            let mut rng = SplitMix64(seed);
+            let mut rng = SplitMix64::new(seed);
             let trials = 4_000;
             let estimates: Vec<RateEstimate> =
                 (0..trials).map(|_| poisson_estimate(&mut rng, rate_hz, window)).collect();
@@ -370,7 +362,7 @@ mod tests {
         // Availability 0.4 beaconed on both streams at 20 % loss: the single-stream estimates
         // are biased by the loss (balance low, power high), the two-stream one is not; each
         // interval is ordered and inside [min, 1].
-        let mut rng = SplitMix64(21);
+        let mut rng = SplitMix64::new(21);
         let law = law();
         let f_true = 0.4;
         let (mut single_balance, mut single_power, mut both) = (0.0, 0.0, 0.0);

@@ -16,21 +16,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// SplitMix64 (Steele, Lea & Flood 2014): the tests' seeded PRNG.
-struct Rng(u64);
+/// The tests' seeded randomness: the crate's own SplitMix64 ([`beacon::send::Jitter`]).
+struct Rng(beacon::send::Jitter);
 
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    fn new(seed: u64) -> Rng {
+        Rng(beacon::send::Jitter::new(seed))
     }
 
     /// Uniform in (0, 1].
     fn unit(&mut self) -> f64 {
-        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+        self.0.next_unit()
     }
 
     /// An exponential gap at `rate_hz`, in µs.
@@ -205,7 +201,7 @@ fn five_senders(
     duration_us: u64,
     loss: f64,
 ) -> (Receiver, Observed) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut events = Vec::new();
     for (i, &f) in AVAILABILITY.iter().enumerate() {
         for mode in [Mode::Balance, Mode::Power] {
@@ -315,7 +311,7 @@ fn a_silent_sender_is_lost_after_five_of_its_intervals_and_only_then() {
     // Node 3 stops at 120 s (its link is cut); the others go on, with 20 % of all beacons
     // dropped. Checks run every 100 ms.
     let (cut_us, end_us) = (120 * SECOND, 200 * SECOND);
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     let mut events = Vec::new();
     for (i, &f) in AVAILABILITY.iter().enumerate() {
         let node = i as u32 + 1;
@@ -365,7 +361,7 @@ fn senders_that_slow_to_a_heartbeat_are_not_lost() {
     // power stream slow from 10 Hz to their 0.5 Hz heartbeat; the other stream of each speeds
     // up, as the law makes it (V_Balance·V_Power = k·l·min). Gaps are capped at four heartbeat
     // intervals, as hearth's agent caps them, and 20 % of the beacons are dropped.
-    let mut rng = Rng(6);
+    let mut rng = Rng::new(6);
     let (switch_us, end_us) = (60 * SECOND, 660 * SECOND);
     let mut events = Vec::new();
     for (node, before, after) in [(1, 1.0, 0.0), (2, 0.0, 1.0)] {
