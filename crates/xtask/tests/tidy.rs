@@ -513,3 +513,35 @@ fn edge_table_names_only_crates_it_knows() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// e) The README's first command runs
+
+/// Whether a package manifest lets `cargo run -p PKG` pick a binary: one binary, or a
+/// `default-run` naming one.
+fn runs_by_default(manifest: &str, extra_bins: usize) -> bool {
+    extra_bins == 0 || manifest.lines().any(|l| l.trim_start().starts_with("default-run"))
+}
+
+#[test]
+fn the_readme_command_finds_its_binary() {
+    // README line 1: `cargo run --release -p hearth -- sim`. With a second binary in
+    // src/bin (the test relay), cargo needs `default-run` or the newcomer's command fails.
+    let root = repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    assert!(
+        readme.lines().take(4).any(|l| l.contains("cargo run --release -p hearth -- sim")),
+        "README's first lines no longer run the twin; update this test with them"
+    );
+    let manifest =
+        std::fs::read_to_string(root.join("crates/hearth/Cargo.toml")).expect("hearth manifest");
+    let extra_bins = std::fs::read_dir(root.join("crates/hearth/src/bin"))
+        .map(|dir| dir.filter_map(Result::ok).count())
+        .unwrap_or(0);
+    assert!(
+        runs_by_default(&manifest, extra_bins),
+        "crates/hearth has {extra_bins} extra binaries but no `default-run = \"hearth\"`: \
+         `cargo run -p hearth` would fail"
+    );
+    assert!(!runs_by_default("[package]\nname = \"x\"\n", 1), "the check can fail");
+}
