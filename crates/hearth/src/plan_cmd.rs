@@ -317,11 +317,6 @@ struct InstanceView<'a> {
     dwell_remaining_s: Option<f64>,
 }
 
-/// `x` with a negative zero made positive (an empty `f64` sum is −0), so outputs never show `-0`.
-fn unsigned_zero(x: f64) -> f64 {
-    x + 0.0
-}
-
 fn host_reason(reason: HostReason) -> &'static str {
     match reason {
         HostReason::Covered => "covered",
@@ -468,11 +463,11 @@ impl<'a> Report<'a> {
             covered_hosts: plan.score.covered_hosts,
             upper_bound: plan.upper_bound,
             active_hosts: plan.score.active_hosts,
-            harvested_heat_w: unsigned_zero(plan.score.harvested_heat_w),
-            migrations: plan.migrations.len(),
+            harvested_heat_w: plan.score.harvested_heat_w,
+            migrations: plan.score.migrations,
             plan_ms,
             resources: problem.n_resources(),
-            migration_mib: unsigned_zero(plan.migrations.iter().map(|m| m.memory_mib).sum()),
+            migration_mib: plan.score.migration_mib,
             placements: plan.placements.len(),
             unplaced: outcomes.iter().filter(|o| o.0 == "unplaced").count(),
             power_ons: count_power(PowerKind::PowerOn),
