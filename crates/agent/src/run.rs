@@ -66,7 +66,7 @@ use beacon::law::{
     Alpha, AlphaError, AlphaPoint, AlphaSchedule, AlphaSource, Law, LawError, LawParams, Metric,
     MetricError, ScheduleError, TimeOfDay, UsageError, DEFAULT_PENALTY,
 };
-use beacon::send::{next_interval_s, Jitter, Topology};
+use beacon::send::{next_interval_s, SplitMix64, Topology};
 use beacon::udp::{Sender, UdpError};
 use beacon::wire::{Body, EncodeError, Encoder, KeyError, Keyring, MESSAGE_LEN};
 use beacon::{Mode, NodeId};
@@ -517,7 +517,7 @@ pub struct Core {
     law: RateLaw,
     keyring: Keyring,
     encoder: Encoder,
-    jitter: Jitter,
+    jitter: SplitMix64,
     schedule: Schedule,
     sample_interval: Duration,
     cp_interval: Duration,
@@ -586,7 +586,7 @@ impl Core {
             law,
             keyring: params.keyring,
             encoder: Encoder::new(params.node, start.unix_us),
-            jitter: Jitter::new(params.jitter_seed),
+            jitter: SplitMix64::new(params.jitter_seed),
             schedule,
             sample_interval: params.sample_interval,
             cp_interval: params.cp_interval,

@@ -231,20 +231,11 @@ impl AvailabilityEstimate {
 mod tests {
     use super::*;
     use crate::law::LawParams;
-    use crate::send::Jitter;
+    use model::rand::SplitMix64;
 
-    /// The property tests' seeded randomness: the crate's own SplitMix64 ([`Jitter`]).
-    struct SplitMix64(Jitter);
-
-    impl SplitMix64 {
-        fn new(seed: u64) -> SplitMix64 {
-            SplitMix64(Jitter::new(seed))
-        }
-
-        /// An exponential gap at `rate_hz`, in µs.
-        fn gap_us(&mut self, rate_hz: f64) -> u64 {
-            (-self.0.next_unit().ln() / rate_hz * 1e6).round() as u64
-        }
+    /// An exponential gap at `rate_hz`, in µs, from the property tests' seeded generator.
+    fn gap_us(rng: &mut SplitMix64, rate_hz: f64) -> u64 {
+        (-rng.unit_nonzero().ln() / rate_hz * 1e6).round() as u64
     }
 
     fn law() -> Law {
@@ -254,10 +245,10 @@ mod tests {
     /// A full window of arrivals of a Poisson stream at `rate_hz`, estimated.
     fn poisson_estimate(rng: &mut SplitMix64, rate_hz: f64, window: usize) -> RateEstimate {
         let mut estimator = RateEstimator::new(window).expect("window ≥ 2");
-        let mut t_us = 1_000_000 + rng.gap_us(rate_hz);
+        let mut t_us = 1_000_000 + gap_us(rng, rate_hz);
         for _ in 0..window {
             estimator.record(t_us).expect("increasing times");
-            t_us += rng.gap_us(rate_hz);
+            t_us += gap_us(rng, rate_hz);
         }
         estimator.estimate().expect("a full window spans time")
     }

@@ -3,8 +3,10 @@
 //! the sender's availability and no two senders lock into step (the seed warns of resonance);
 //! never longer than 1/`min_rate_hz`, the heartbeat a receiver uses to declare a node lost.
 //!
-//! The randomness is a caller-owned [`Jitter`] (SplitMix64), seeded per node, so schedules are
-//! reproducible in tests and the module reads no clock.
+//! The randomness is a caller-owned [`SplitMix64`] (the workspace's shared generator), seeded
+//! per node, so schedules are reproducible in tests and the module reads no clock.
+
+pub use model::rand::SplitMix64;
 
 /// Why a schedule or topology was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -22,40 +24,13 @@ pub enum SendError {
     NoReceivers(&'static str),
 }
 
-/// A small, fast, seedable pseudo-random source (SplitMix64) for beacon jitter.
-#[derive(Clone, Debug)]
-pub struct Jitter {
-    state: u64,
-}
-
-impl Jitter {
-    /// A source seeded with `seed` (e.g. the node ID mixed with the start time).
-    pub fn new(seed: u64) -> Jitter {
-        Jitter { state: seed }
-    }
-
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1]: never 0, so its logarithm is finite.
-    pub fn next_unit(&mut self) -> f64 {
-        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// Seconds until the next beacon for a stream at `rate_hz` (the law's V): exponential with mean
 /// 1/`rate_hz`, capped at 1/`min_rate_hz` so a node is never silent longer than its heartbeat
 /// period. A rate below the minimum is raised to it.
 pub fn next_interval_s(
     rate_hz: f64,
     min_rate_hz: f64,
-    jitter: &mut Jitter,
+    jitter: &mut SplitMix64,
 ) -> Result<f64, SendError> {
     if !(min_rate_hz.is_finite() && min_rate_hz > 0.0) {
         return Err(SendError::BadRate { what: "min_rate_hz", value: min_rate_hz });
@@ -64,7 +39,7 @@ pub fn next_interval_s(
         return Err(SendError::BadRate { what: "rate_hz", value: rate_hz });
     }
     let rate = rate_hz.max(min_rate_hz);
-    let draw = -jitter.next_unit().ln() / rate;
+    let draw = -jitter.unit_nonzero().ln() / rate;
     Ok(draw.min(1.0 / min_rate_hz))
 }
 
@@ -102,7 +77,7 @@ mod tests {
 
     #[test]
     fn intervals_average_one_over_the_rate_and_never_exceed_the_heartbeat() {
-        let mut jitter = Jitter::new(42);
+        let mut jitter = SplitMix64::new(42);
         let (rate, min) = (10.0, 0.5);
         let n = 200_000;
         let mut sum = 0.0;
@@ -118,7 +93,7 @@ mod tests {
 
     #[test]
     fn a_slow_stream_is_held_to_the_heartbeat() {
-        let mut jitter = Jitter::new(7);
+        let mut jitter = SplitMix64::new(7);
         let mut capped = 0;
         for _ in 0..10_000 {
             let dt = next_interval_s(0.01, 1.0, &mut jitter).unwrap();
@@ -131,7 +106,7 @@ mod tests {
 
     #[test]
     fn bad_rates_and_empty_topologies_are_refused() {
-        let mut jitter = Jitter::new(1);
+        let mut jitter = SplitMix64::new(1);
         assert_eq!(
             next_interval_s(f64::NAN, 1.0, &mut jitter).unwrap_err().to_string(),
             "rate_hz is NaN Hz; expected a positive, finite rate"
@@ -147,7 +122,7 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_schedule() {
-        let (mut a, mut b) = (Jitter::new(99), Jitter::new(99));
+        let (mut a, mut b) = (SplitMix64::new(99), SplitMix64::new(99));
         for _ in 0..100 {
             assert_eq!(
                 next_interval_s(3.0, 0.2, &mut a).unwrap(),

@@ -16,17 +16,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// The tests' seeded randomness: the crate's own SplitMix64 ([`beacon::send::Jitter`]).
-struct Rng(beacon::send::Jitter);
+/// The tests' seeded randomness: the workspace's SplitMix64 ([`model::rand::SplitMix64`]).
+struct Rng(model::rand::SplitMix64);
 
 impl Rng {
     fn new(seed: u64) -> Rng {
-        Rng(beacon::send::Jitter::new(seed))
+        Rng(model::rand::SplitMix64::new(seed))
     }
 
     /// Uniform in (0, 1].
     fn unit(&mut self) -> f64 {
-        self.0.next_unit()
+        self.0.unit_nonzero()
     }
 
     /// An exponential gap at `rate_hz`, in µs.

@@ -5,6 +5,7 @@
 //!
 //! Usage: `hearth-lossy-relay --listen ADDR:PORT --forward ADDR:PORT [--loss P] [--seed S]`
 
+use model::rand::SplitMix64;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 
@@ -50,27 +51,18 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     })
 }
 
-/// SplitMix64, uniform in [0, 1).
-fn next_unit(state: &mut u64) -> f64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-}
-
 fn run(args: Args) -> Result<(), String> {
     let socket =
         UdpSocket::bind(args.listen).map_err(|e| format!("binding {}: {e}", args.listen))?;
     let out = UdpSocket::bind(if args.forward.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })
         .map_err(|e| format!("binding the forwarding socket: {e}"))?;
     let mut buf = [0u8; 2048];
-    let mut state = args.seed;
+    let mut rng = SplitMix64::new(args.seed);
     let (mut received, mut forwarded, mut dropped) = (0u64, 0u64, 0u64);
     loop {
         let (n, _) = socket.recv_from(&mut buf).map_err(|e| format!("receiving: {e}"))?;
         received += 1;
-        if next_unit(&mut state) < args.loss {
+        if rng.unit() < args.loss {
             dropped += 1;
         } else {
             // A send error (the receiver is not up yet) is a lost datagram, as on a network.

@@ -8,7 +8,7 @@
 //! platform, so the same spec gives the same workload bit for bit everywhere.
 
 use super::{TraceError, VmTrace, Workload};
-use model::InstanceType;
+use model::{InstanceType, SplitMix64};
 
 /// Parameters of a synthetic workload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,19 +143,6 @@ fn sin_turns(turns: f64) -> f64 {
     x * sum
 }
 
-/// SplitMix64 (Steele, Lea & Flood 2014): seeds the main generator.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 /// xoshiro256** 1.0 (Blackman & Vigna 2018).
 struct Xoshiro256StarStar([u64; 4]);
 
@@ -163,9 +150,9 @@ impl Xoshiro256StarStar {
     /// The generator of stream `stream` under `seed`: SplitMix64 mixes both into the state,
     /// which therefore is never all zeros (four consecutive SplitMix64 outputs are distinct).
     fn for_stream(seed: u64, stream: u64) -> Self {
-        let mut mix = SplitMix64(seed);
+        let mut mix = SplitMix64::new(seed);
         let key = mix.next_u64() ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
-        let mut sm = SplitMix64(key);
+        let mut sm = SplitMix64::new(key);
         Xoshiro256StarStar([sm.next_u64(), sm.next_u64(), sm.next_u64(), sm.next_u64()])
     }
 
@@ -358,7 +345,7 @@ mod tests {
     #[test]
     fn prng_matches_reference_vectors() {
         // SplitMix64 from seed 0: the reference implementation's first outputs.
-        let mut sm = SplitMix64(0);
+        let mut sm = SplitMix64::new(0);
         assert_eq!(sm.next_u64(), 0xE220_A839_7B1D_CDAF);
         assert_eq!(sm.next_u64(), 0x6E78_9E6A_A1B9_65F4);
         // xoshiro256** from state [1, 2, 3, 4]: the reference implementation's outputs.
