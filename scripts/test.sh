@@ -11,10 +11,11 @@ cd "$repo_root"
 # Tools the tests need from Debian, as "command:package" pairs; a package is installed only when
 # its command is missing. Later parts add theirs, e.g.
 #   "sqlite3:sqlite3"          (store: schema dumps)
-#   "ipmitool:ipmitool"        (drivers: BMC simulator conformance)
 #   "chromium:chromium"        (api: dashboard smoke test)
 DEBIAN_TOOLS=(
   "ip:iproute2"              # beacons: the multi-host test's network namespaces and veth pairs
+  "ipmitool:ipmitool"        # drivers: the IPMI power and sensors driver
+  "ipmi_sim:openipmi"        # drivers: the BMC simulator the IPMI driver is tested against
 )
 
 die() {

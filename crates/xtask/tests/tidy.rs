@@ -362,7 +362,7 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
     ("pool", &["model"]),
     // The twin runs the same decision code the controller runs (heat-max, later the thermal
     // guard): decision crates are libraries of the twin, never the other way round.
-    ("sim", &["model", "heat"]),
+    ("sim", &["model", "heat", "thermal"]),
     ("store", &["model"]),
     // The simulated driver adapts the twin.
     ("drivers", &["sim"]),
