@@ -22,11 +22,19 @@ fn keyring() -> Keyring {
 fn body_from(bytes: &[u8; 9]) -> Body {
     let unit = |b: u8| f32::from(b) / 255.0;
     let [kind, a, b, c, d, e, f, g, h] = *bytes;
-    match kind % 4 {
+    // RA-blended's fractions on its 16-bit fixed-point grid, so the round trip is exact.
+    let fixed16 = |hi: u8, lo: u8| f32::from(u16::from_be_bytes([hi, lo])) / 65_535.0;
+    match kind % 6 {
         0 => Body::Ra { mode: Mode::Balance, f_ra: unit(a), rate_hz: 0.5 + f32::from(b) },
         1 => Body::Ra { mode: Mode::Power, f_ra: unit(a), rate_hz: 0.5 + f32::from(b) },
         2 => Body::Capacity { total: 1.0 + f64::from(u32::from_be_bytes([a, b, c, d])) },
-        _ => Body::CapacityShare { node: NodeId(u32::from_be_bytes([e, f, g, h])), share: unit(a) },
+        3 => Body::CapacityShare { node: NodeId(u32::from_be_bytes([e, f, g, h])), share: unit(a) },
+        4 => Body::RaBlended {
+            f_ra: fixed16(a, b),
+            alpha: fixed16(c, d),
+            rate_hz: 0.5 + f32::from(e),
+        },
+        _ => Body::Alpha { alpha: unit(a), hold_s: f32::from(b) },
     }
 }
 

@@ -21,6 +21,7 @@
 //! | `interface` | interface name | the default route's | network interface whose traffic is C |
 //! | `nominal_bandwidth_mbit_s` | Mbit/s > 0 | `1000` | link speed when `/sys/class/net/IFACE/speed` gives none |
 //! | `fake_load` | `"S,P,C"` or `"S,P,C,M"` | none | fixed use instead of measuring (tests, demos) |
+//! | `streams` | `"both"` or `"blended"` | `"both"` | FIG. 16's two streams (RA-balance at V_Balance, RA-power at V_Power), or FIG. 15's single RA-blended stream at V = α·V_Balance + (1−α)·V_Power |
 //! | `[beacon]` | table | | the frequency law (seed 003, FIG. 9–10, 15) |
 //! | `beacon.k_hz` | Hz > 0 | `10` | k: V_Balance at full availability |
 //! | `beacon.l_hz` | Hz > 0 | `10` | l: V_Power at no availability |
@@ -42,6 +43,7 @@
 //! | key | type | default | meaning |
 //! |---|---|---|---|
 //! | `key_file` | path | required | the cluster key file |
+//! | `node_id` | integer, 0 to 2³²−1 | `0` | the controller's ID on the wire (the sender of its ALPHA messages) |
 //! | `listen` | `"ADDR:PORT"` | `"0.0.0.0:7070"` | UDP address beacons arrive on |
 //! | `api` | `"ADDR:PORT"` | `"127.0.0.1:7080"` | address `hearth status` and `hearth select` talk to |
 //! | `lost_after_intervals` | integer ≥ 1 | `5` | a node silent for more than this many of its own expected intervals is lost |
@@ -581,6 +583,31 @@ pub struct AgentConfig {
     pub nominal_bandwidth_mbit_s: f64,
     /// Fixed use instead of measuring (`--fake-load`), for tests and demos.
     pub fake_load: Option<FakeLoad>,
+    /// Which beacon streams to send.
+    pub streams: Streams,
+}
+
+/// Which beacon streams an agent sends (seed 003).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Streams {
+    /// FIG. 16: RA-balance at V_Balance and RA-power at V_Power; α has no role on the wire.
+    #[default]
+    Both,
+    /// FIG. 15: one RA-blended stream at V = α·V_Balance + (1 − α)·V_Power.
+    Blended,
+}
+
+impl std::str::FromStr for Streams {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Streams, String> {
+        match text {
+            "both" => Ok(Streams::Both),
+            "blended" => Ok(Streams::Blended),
+            other => Err(format!("expected \"both\" or \"blended\", got \"{other}\"")),
+        }
+    }
 }
 
 /// Default `status_listen`.
@@ -603,6 +630,7 @@ impl AgentConfig {
             interface: None,
             nominal_bandwidth_mbit_s: 1000.0,
             fake_load: None,
+            streams: Streams::Both,
         }
     }
 
@@ -681,6 +709,7 @@ struct RawAgent {
     interface: Option<String>,
     nominal_bandwidth_mbit_s: Option<f64>,
     fake_load: Option<String>,
+    streams: Option<String>,
 }
 
 impl RawAgent {
@@ -710,6 +739,9 @@ impl RawAgent {
         if let Some(mbit_s) = self.nominal_bandwidth_mbit_s {
             config.nominal_bandwidth_mbit_s = mbit_s;
         }
+        if let Some(text) = &self.streams {
+            config.streams = text.parse().map_err(|err| InvalidKey::new("streams", err))?;
+        }
         if let Some(text) = &self.fake_load {
             config.fake_load = Some(
                 text.parse::<FakeLoad>()
@@ -733,6 +765,8 @@ pub struct ControllerConfig {
     pub api: SocketAddr,
     /// The cluster key file.
     pub key_file: PathBuf,
+    /// The controller's ID on the wire: the sender of its ALPHA messages.
+    pub node_id: u32,
     /// A node silent for more than this many of its own expected intervals is lost.
     pub lost_after_intervals: u32,
     /// How often the count lists sample the queues (seed 003, FIG. 24).
@@ -760,6 +794,7 @@ impl ControllerConfig {
             listen,
             api,
             key_file,
+            node_id: 0,
             lost_after_intervals: 5,
             count_sample_interval: Duration::from_millis(100),
             count_switch_interval: Duration::from_secs(60),
@@ -808,6 +843,7 @@ struct RawController {
     listen: Option<String>,
     api: Option<String>,
     key_file: PathBuf,
+    node_id: Option<u32>,
     lost_after_intervals: Option<u32>,
     count_sample_interval_s: Option<f64>,
     count_switch_interval_s: Option<f64>,
@@ -823,6 +859,9 @@ impl RawController {
         )?;
         let api = parse_socket_addr("api", self.api.as_deref().unwrap_or(DEFAULT_API))?;
         let mut config = ControllerConfig::default_with(listen, api, self.key_file);
+        if let Some(node_id) = self.node_id {
+            config.node_id = node_id;
+        }
         if let Some(intervals) = self.lost_after_intervals {
             config.lost_after_intervals = intervals;
         }

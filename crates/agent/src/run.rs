@@ -30,8 +30,17 @@
 //! the sample. That is exact too, because the exponential is memoryless.
 //!
 //! α does not set either stream's rate. In the two-stream scheme of FIG. 16 it has no role on
-//! the wire. The agent computes it and V = α·V_Balance + (1 − α)·V_Power (FIG. 15) for the
-//! status only.
+//! the wire. With `streams = "blended"` the agent sends FIG. 15's single stream instead:
+//! RA-blended beacons at V = α·V_Balance + (1 − α)·V_Power, carrying f_RA and α. Its
+//! heartbeat is min(k, l)·min (V is linear in α, so its least is at α = 0 or 1).
+//!
+//! **α from the controller.** α comes from the configured value or daily schedule unless the
+//! controller sets it: it answers beacons with authenticated ALPHA messages (`beacon::wire`),
+//! which the agent accepts only from the addresses it sends to, through the same decoder checks
+//! as any beacon (tag, replay, skew). An override holds for the message's `hold_s` (the
+//! controller re-sends it while it lasts; `hold_s = 0` releases it), so an agent whose
+//! controller dies returns to its schedule by itself. A change of α recomputes the figures at
+//! once and redraws the blended stream's next gap.
 //!
 //! **The heartbeat.** The law never lets a stream's rate fall below its heartbeat: k·min for
 //! balance, l·min for power. Capping every gap at one heartbeat interval would distort the
@@ -60,15 +69,17 @@
 //! quota), and every `cp_interval`.
 
 use crate::clock::{Clock, Now};
-use crate::config::{self, AgentConfig, BeaconParams, ClusterKey, InvalidKey, Thresholds};
+use crate::config::{self, AgentConfig, BeaconParams, ClusterKey, InvalidKey, Streams, Thresholds};
 use crate::measure::{FakeLoad, Reading, Resource, Sampler, SamplerConfig, Usage};
 use beacon::law::{
     Alpha, AlphaError, AlphaPoint, AlphaSchedule, AlphaSource, Law, LawError, LawParams, Metric,
     MetricError, ScheduleError, TimeOfDay, UsageError, DEFAULT_PENALTY,
 };
 use beacon::send::{next_interval_s, SplitMix64, Topology};
-use beacon::udp::{Sender, UdpError};
-use beacon::wire::{Body, EncodeError, Encoder, KeyError, Keyring, MESSAGE_LEN};
+use beacon::udp::{Sender, UdpError, MAX_DATAGRAM};
+use beacon::wire::{
+    Body, Decoder, DecoderConfig, EncodeError, Encoder, KeyError, Keyring, MESSAGE_LEN,
+};
 use beacon::{Mode, NodeId};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -167,7 +178,8 @@ pub struct Figures {
     pub v_balance_hz: f64,
     /// V_Power = l·min/f_RA, Hz: the power stream's rate.
     pub v_power_hz: f64,
-    /// V = α·V_Balance + (1 − α)·V_Power, Hz (informational with two streams).
+    /// V = α·V_Balance + (1 − α)·V_Power, Hz: the blended stream's rate (informational with
+    /// two streams).
     pub v_hz: f64,
 }
 
@@ -177,6 +189,16 @@ impl Figures {
         match mode {
             Mode::Balance => self.v_balance_hz,
             Mode::Power => self.v_power_hz,
+        }
+    }
+
+    /// The rate of the stream `event` sends, Hz (`None` for events that send no beacon).
+    pub fn event_rate_hz(&self, event: Event) -> Option<f64> {
+        match event {
+            Event::Balance => Some(self.v_balance_hz),
+            Event::Power => Some(self.v_power_hz),
+            Event::Blended => Some(self.v_hz),
+            Event::Sample | Event::Capacity => None,
         }
     }
 }
@@ -231,8 +253,13 @@ impl RateLaw {
 
     /// The law's figures for `usage` at local time of day `time`.
     pub fn figures(&self, usage: &Usage, time: TimeOfDay) -> Result<Figures, UsageError> {
+        self.figures_with_alpha(usage, self.alpha.alpha_at(time))
+    }
+
+    /// The law's figures for `usage` with α given (the controller's override).
+    pub fn figures_with_alpha(&self, usage: &Usage, alpha: Alpha) -> Result<Figures, UsageError> {
         let assessment = self.metric.assess(&self.usage_vector(usage))?;
-        let frequencies = self.law.frequencies(assessment.rm, self.alpha.alpha_at(time));
+        let frequencies = self.law.frequencies(assessment.rm, alpha);
         Ok(Figures {
             ra: assessment.ra,
             // `+ 0.0` turns the −0.0 of "no penalty" into 0.0 for the status.
@@ -295,19 +322,30 @@ pub enum Event {
     Balance,
     /// Send an RA-power beacon.
     Power,
+    /// Send an RA-blended beacon.
+    Blended,
 }
 
 impl Event {
     /// Every event, in tie-break order.
-    pub const ALL: [Event; 4] = [Event::Sample, Event::Capacity, Event::Balance, Event::Power];
+    pub const ALL: [Event; 5] =
+        [Event::Sample, Event::Capacity, Event::Balance, Event::Power, Event::Blended];
+
+    /// The beacon events.
+    pub const BEACONS: [Event; 3] = [Event::Balance, Event::Power, Event::Blended];
 
     /// The beacon stream this event sends, if it is a beacon.
     pub fn mode(self) -> Option<Mode> {
         match self {
             Event::Balance => Some(Mode::Balance),
             Event::Power => Some(Mode::Power),
-            Event::Sample | Event::Capacity => None,
+            Event::Sample | Event::Capacity | Event::Blended => None,
         }
+    }
+
+    /// Whether the event sends an RA beacon (of any stream).
+    pub fn is_beacon(self) -> bool {
+        matches!(self, Event::Balance | Event::Power | Event::Blended)
     }
 
     /// The event that sends `mode`'s beacons.
@@ -327,7 +365,7 @@ impl Event {
 /// event not scheduled.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Schedule {
-    due: [Option<Duration>; 4],
+    due: [Option<Duration>; 5],
 }
 
 impl Schedule {
@@ -378,15 +416,31 @@ pub struct PerStream {
     pub balance: u64,
     /// RA-power.
     pub power: u64,
+    /// RA-blended.
+    pub blended: u64,
 }
 
 impl PerStream {
-    fn get_mut(&mut self, mode: Mode) -> &mut u64 {
-        match mode {
-            Mode::Balance => &mut self.balance,
-            Mode::Power => &mut self.power,
+    fn get_mut(&mut self, event: Event) -> Option<&mut u64> {
+        match event {
+            Event::Balance => Some(&mut self.balance),
+            Event::Power => Some(&mut self.power),
+            Event::Blended => Some(&mut self.blended),
+            Event::Sample | Event::Capacity => None,
         }
     }
+}
+
+/// Where the α in use comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlphaOrigin {
+    /// The config's fixed `beacon.alpha`.
+    Fixed,
+    /// The config's daily schedule.
+    Schedule,
+    /// The controller's ALPHA message.
+    Controller,
 }
 
 /// The agent's figures, as the status endpoint shows them. Figures are `None` until the first
@@ -428,6 +482,12 @@ pub struct AgentStatus {
     pub f_ra: Option<f64>,
     /// α now.
     pub alpha: Option<f64>,
+    /// Where α comes from now.
+    pub alpha_origin: AlphaOrigin,
+    /// Seconds the controller's α override still holds (`None`: no override).
+    pub alpha_override_remaining_s: Option<f64>,
+    /// Which streams the agent sends.
+    pub streams: Streams,
     /// The balance stream's rate, Hz.
     pub v_balance_hz: Option<f64>,
     /// The power stream's rate, Hz.
@@ -436,6 +496,11 @@ pub struct AgentStatus {
     pub v_hz: Option<f64>,
     /// Each stream's heartbeat (its slowest rate), Hz.
     pub heartbeat_hz: StreamRates,
+    /// Control (ALPHA) messages accepted from the controller.
+    pub control_accepted: u64,
+    /// Datagrams from the controller's address refused by the decoder (bad tag, replay, …) or
+    /// of a type an agent does not act on.
+    pub control_rejected: u64,
     /// The capacity last sent in a CP message.
     pub capacity: Option<f64>,
     /// Its unit ([`CAPACITY_UNIT`]).
@@ -461,6 +526,8 @@ pub struct StreamRates {
     pub balance: f64,
     /// RA-power.
     pub power: f64,
+    /// RA-blended.
+    pub blended: f64,
 }
 
 /// The status as the loop last published it, shared with whoever serves it.
@@ -502,6 +569,8 @@ pub struct CoreParams {
     pub first_sample: Duration,
     /// The jitter's seed.
     pub jitter_seed: u64,
+    /// Which streams to send.
+    pub streams: Streams,
 }
 
 /// One beacon stream's state.
@@ -517,21 +586,27 @@ pub struct Core {
     law: RateLaw,
     keyring: Keyring,
     encoder: Encoder,
+    /// Verifies the controller's control messages (its own replay window).
+    control: Decoder,
+    /// The controller's α and until when it holds (monotonic).
+    alpha_override: Option<(Alpha, Duration)>,
     jitter: SplitMix64,
     schedule: Schedule,
     sample_interval: Duration,
     cp_interval: Duration,
-    streams: [Stream; 2],
+    streams: [Stream; 3],
     figures: Option<Figures>,
     /// When the last RA beacon (either stream) went, or the start.
     last_beacon: Duration,
     status: AgentStatus,
 }
 
-fn stream_index(mode: Mode) -> usize {
-    match mode {
-        Mode::Balance => 0,
-        Mode::Power => 1,
+/// The index of a beacon event's stream (0 for non-beacon events, which have none).
+fn stream_index(event: Event) -> usize {
+    match event {
+        Event::Balance | Event::Sample | Event::Capacity => 0,
+        Event::Power => 1,
+        Event::Blended => 2,
     }
 }
 
@@ -548,6 +623,11 @@ impl Core {
         let heartbeat_hz = StreamRates {
             balance: law.heartbeat_hz(Mode::Balance),
             power: law.heartbeat_hz(Mode::Power),
+            blended: law.node_heartbeat_hz(),
+        };
+        let alpha_origin = match law.alpha() {
+            AlphaSource::Fixed(_) => AlphaOrigin::Fixed,
+            AlphaSource::Schedule(_) => AlphaOrigin::Schedule,
         };
         let status = AgentStatus {
             node_id: params.node,
@@ -567,10 +647,15 @@ impl Core {
             over_threshold: Vec::new(),
             f_ra: None,
             alpha: None,
+            alpha_origin,
+            alpha_override_remaining_s: None,
+            streams: params.streams,
             v_balance_hz: None,
             v_power_hz: None,
             v_hz: None,
             heartbeat_hz,
+            control_accepted: 0,
+            control_rejected: 0,
             capacity: None,
             capacity_unit: CAPACITY_UNIT,
             beacons_sent: PerStream::default(),
@@ -584,13 +669,15 @@ impl Core {
         schedule.set(Event::Sample, params.first_sample);
         Core {
             law,
+            control: Decoder::new(params.keyring.clone(), DecoderConfig::default()),
+            alpha_override: None,
             keyring: params.keyring,
             encoder: Encoder::new(params.node, start.unix_us),
             jitter: SplitMix64::new(params.jitter_seed),
             schedule,
             sample_interval: params.sample_interval,
             cp_interval: params.cp_interval,
-            streams: [Stream::default(); 2],
+            streams: [Stream::default(); 3],
             figures: None,
             last_beacon: start.mono,
             status,
@@ -665,8 +752,22 @@ impl Core {
         for failure in &reading.failures {
             self.status.failures.insert(failure.resource.name().into(), failure.error.to_string());
         }
-        let time = TimeOfDay::from_unix_us(now.unix_us, now.utc_offset_s);
-        let figures = match self.law.figures(&reading.usage, time) {
+        self.refigure(&reading.usage, now);
+    }
+
+    /// Recomputes the figures from `usage` with the α in force at `now`, reschedules every
+    /// stream whose rate changed, and updates the status.
+    fn refigure(&mut self, usage: &Usage, now: Now) {
+        if self.alpha_override.is_some_and(|(_, until)| until <= now.mono) {
+            self.alpha_override = None;
+        }
+        let alpha = match self.alpha_override {
+            Some((alpha, _)) => alpha,
+            None => {
+                self.law.alpha().alpha_at(TimeOfDay::from_unix_us(now.unix_us, now.utc_offset_s))
+            }
+        };
+        let figures = match self.law.figures_with_alpha(usage, alpha) {
             Ok(figures) => figures,
             Err(err) => {
                 // Cannot happen for a Reading (its figures are fractions); keep the old rates.
@@ -675,15 +776,29 @@ impl Core {
             }
         };
         self.status.failures.remove("metric");
-        for mode in [Mode::Balance, Mode::Power] {
-            let rate_hz = figures.rate_hz(mode);
-            let stream = &mut self.streams[stream_index(mode)];
+        let events: &[Event] = match self.status.streams {
+            Streams::Both => &[Event::Balance, Event::Power],
+            Streams::Blended => &[Event::Blended],
+        };
+        for &event in events {
+            let Some(rate_hz) = figures.event_rate_hz(event) else { continue };
+            let stream = &mut self.streams[stream_index(event)];
             if stream.rate_hz != Some(rate_hz) {
                 stream.rate_hz = Some(rate_hz);
                 // Memoryless: redrawing the gap from now at the new rate is exact.
-                let gap = self.draw(mode, rate_hz);
-                self.schedule.set(Event::beacon(mode), now.mono + gap);
+                let gap = self.draw(event, rate_hz);
+                self.schedule.set(event, now.mono + gap);
             }
+        }
+        self.status.alpha_override_remaining_s =
+            self.alpha_override.map(|(_, until)| until.saturating_sub(now.mono).as_secs_f64());
+        if self.alpha_override.is_some() {
+            self.status.alpha_origin = AlphaOrigin::Controller;
+        } else {
+            self.status.alpha_origin = match self.law.alpha() {
+                AlphaSource::Fixed(_) => AlphaOrigin::Fixed,
+                AlphaSource::Schedule(_) => AlphaOrigin::Schedule,
+            };
         }
         let status = &mut self.status;
         status.ra = Some(figures.ra);
@@ -699,10 +814,14 @@ impl Core {
         self.keep_heartbeat();
     }
 
-    /// A gap of `mode`'s stream at `rate_hz`: exponential, capped at
+    /// A gap of `event`'s stream at `rate_hz`: exponential, capped at
     /// [`STREAM_GAP_HEARTBEATS`] heartbeat intervals.
-    fn draw(&mut self, mode: Mode, rate_hz: f64) -> Duration {
-        let cap_rate_hz = self.law.heartbeat_hz(mode) / STREAM_GAP_HEARTBEATS;
+    fn draw(&mut self, event: Event, rate_hz: f64) -> Duration {
+        let heartbeat_hz = match event.mode() {
+            Some(mode) => self.law.heartbeat_hz(mode),
+            None => self.law.node_heartbeat_hz(),
+        };
+        let cap_rate_hz = heartbeat_hz / STREAM_GAP_HEARTBEATS;
         // Both rates are positive and finite (the law guarantees it); fall back to the
         // heartbeat interval rather than stop beaconing if that ever breaks.
         let gap_s = next_interval_s(rate_hz, cap_rate_hz, &mut self.jitter)
@@ -714,7 +833,7 @@ impl Core {
     /// interval of the last beacon (see the module docs).
     fn keep_heartbeat(&mut self) {
         let deadline = self.last_beacon + seconds(1.0 / self.law.node_heartbeat_hz());
-        let sooner = [Event::Balance, Event::Power]
+        let sooner = Event::BEACONS
             .into_iter()
             .filter_map(|event| self.schedule.due(event).map(|at| (at, event)))
             .min();
@@ -745,22 +864,28 @@ impl Core {
                 self.schedule.set(Event::Capacity, base + self.cp_interval);
                 Body::Capacity { total }
             }
-            (_, Some(mode)) => {
-                let rate_hz = self.streams[stream_index(mode)].rate_hz;
-                let f_ra = self.figures.as_ref().map(|figures| figures.f_ra);
-                let (Some(rate_hz), Some(f_ra)) = (rate_hz, f_ra) else {
+            (Event::Balance | Event::Power | Event::Blended, mode) => {
+                let rate_hz = self.streams[stream_index(event)].rate_hz;
+                let figures = self.figures.as_ref().map(|f| (f.f_ra, f.alpha));
+                let (Some(rate_hz), Some((f_ra, alpha))) = (rate_hz, figures) else {
                     // A stream is scheduled only once a sample gave it a rate.
                     self.schedule.clear(event);
                     return None;
                 };
-                let gap = self.draw(mode, rate_hz);
+                let gap = self.draw(event, rate_hz);
                 self.schedule.set(event, base + gap);
                 self.last_beacon = now.mono;
                 self.keep_heartbeat();
-                // f32 on the wire: f_RA ∈ [min, 1] and the rate are well within its range.
-                Body::Ra { mode, f_ra: f_ra as f32, rate_hz: rate_hz as f32 }
+                // f32 on the wire: f_RA ∈ [min, 1], α and the rate are well within its range.
+                match mode {
+                    Some(mode) => Body::Ra { mode, f_ra: f_ra as f32, rate_hz: rate_hz as f32 },
+                    None => Body::RaBlended {
+                        f_ra: f_ra as f32,
+                        alpha: alpha as f32,
+                        rate_hz: rate_hz as f32,
+                    },
+                }
             }
-            (Event::Balance | Event::Power, None) => return None,
         };
         match self.encoder.encode(body, now.unix_us, &self.keyring) {
             Ok(bytes) => Some(bytes),
@@ -778,8 +903,8 @@ impl Core {
 
     /// Records that `event`'s message went to the socket and `failed` receivers refused it.
     pub fn on_sent(&mut self, event: Event, failed: usize, receivers: usize) {
-        match event.mode() {
-            Some(mode) => *self.status.beacons_sent.get_mut(mode) += 1,
+        match self.status.beacons_sent.get_mut(event) {
+            Some(count) => *count += 1,
             None if event == Event::Capacity => self.status.cp_sent += 1,
             None => {}
         }
@@ -790,10 +915,46 @@ impl Core {
                 match event {
                     Event::Balance => "RA-balance",
                     Event::Power => "RA-power",
+                    Event::Blended => "RA-blended",
                     Event::Capacity => "CP",
                     Event::Sample => "sample",
                 }
             ));
+        }
+    }
+
+    /// A datagram from the controller's address: an ALPHA message sets or releases the α
+    /// override and recomputes the figures at once; anything else (a bad tag, a replay, a type
+    /// an agent does not act on) is counted in `control_rejected`.
+    pub fn on_control(&mut self, bytes: &[u8], now: Now) {
+        let message = match self.control.decode(bytes, now.unix_us) {
+            Ok(message) => message,
+            Err(reject) => {
+                self.status.control_rejected += 1;
+                self.status.last_error = Some(format!("control message refused: {reject}"));
+                return;
+            }
+        };
+        let Body::Alpha { alpha, hold_s } = message.body else {
+            self.status.control_rejected += 1;
+            self.status.last_error = Some(format!(
+                "control message refused: a {} message from node {} is not for agents",
+                message.body.message_type().name(),
+                message.sender
+            ));
+            return;
+        };
+        self.status.control_accepted += 1;
+        self.alpha_override = if hold_s > 0.0 {
+            // The decoder checked α ∈ [0, 1] and hold_s finite.
+            Alpha::new(f64::from(alpha))
+                .ok()
+                .map(|alpha| (alpha, now.mono + seconds(f64::from(hold_s))))
+        } else {
+            None
+        };
+        if let Some(usage) = self.status.usage {
+            self.refigure(&usage, now);
         }
     }
 
@@ -931,6 +1092,7 @@ impl Agent {
             first_sample,
             // Different per node and per start, so no two agents draw the same gaps.
             jitter_seed: (u64::from(config.node_id) << 32) ^ start.unix_us,
+            streams: config.streams,
         };
         let core = Core::new(law, params, start);
         let status = StatusHandle(Arc::new(Mutex::new(core.status().clone())));
@@ -982,7 +1144,7 @@ impl Agent {
         self.publish(now);
         loop {
             let (at, event) = self.core.next_event();
-            if !self.clock.sleep_until(at, stop) {
+            if !self.wait_until(at, stop) {
                 return;
             }
             let now = self.clock.now();
@@ -992,7 +1154,7 @@ impl Agent {
                     self.core.on_capacity(self.capacity.read(), now);
                     self.core.on_sample(&reading, now);
                 }
-                Event::Capacity | Event::Balance | Event::Power => {
+                Event::Capacity | Event::Balance | Event::Power | Event::Blended => {
                     if let Some(bytes) = self.core.on_send(event, now) {
                         let failed = self.sender.send(&bytes);
                         self.core.on_sent(event, failed, self.sender.receivers().len());
@@ -1000,6 +1162,37 @@ impl Agent {
                 }
             }
             self.publish(now);
+        }
+    }
+
+    /// Waits until `at` (monotonic), handing the controller's datagrams to the core as they
+    /// come; `false` when `stop` was set first (noticed within [`crate::clock::STOP_POLL`]).
+    fn wait_until(&mut self, at: Duration, stop: &AtomicBool) -> bool {
+        let mut buf = [0u8; MAX_DATAGRAM];
+        loop {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return false;
+            }
+            let elapsed = self.clock.elapsed();
+            if elapsed >= at {
+                return true;
+            }
+            let wait = (at - elapsed).min(crate::clock::STOP_POLL);
+            match self.sender.recv_reply(&mut buf, wait) {
+                Ok(Some((bytes, _from))) => {
+                    let now = self.clock.now();
+                    self.core.on_control(bytes, now);
+                    self.publish(now);
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    // A socket that cannot wait must not turn this loop into a spin.
+                    self.core.status.last_error = Some(err.to_string());
+                    if !self.clock.sleep_until(elapsed + wait, stop) {
+                        return false;
+                    }
+                }
+            }
         }
     }
 
@@ -1125,6 +1318,15 @@ mod tests {
     const KEY: [u8; 32] = [7; 32];
 
     fn core_with(beacon: &BeaconParams, fake: Usage, first_sample: Duration) -> (Core, FakeLoad) {
+        core_streams(beacon, fake, first_sample, Streams::Both)
+    }
+
+    fn core_streams(
+        beacon: &BeaconParams,
+        fake: Usage,
+        first_sample: Duration,
+        streams: Streams,
+    ) -> (Core, FakeLoad) {
         let law = RateLaw::new(beacon).unwrap();
         let params = CoreParams {
             node: NodeId(7),
@@ -1136,6 +1338,7 @@ mod tests {
             cp_interval: Duration::from_secs(60),
             first_sample,
             jitter_seed: 42,
+            streams,
         };
         (Core::new(law, params, at(Duration::ZERO)), FakeLoad { usage: fake })
     }
@@ -1203,6 +1406,100 @@ mod tests {
         assert_eq!(status.beacons_sent.balance + status.beacons_sent.power + 1, sent.len() as u64);
         assert!(close(status.f_ra.unwrap(), 0.8), "{:?}", status.f_ra);
         assert_eq!(status.samples, 10);
+    }
+
+    /// Reference: seed 003, FIG. 15: one stream at V = α·V_Balance + (1 − α)·V_Power, carrying
+    /// f_RA and α; its count over a long virtual run is V × time within 4 Poisson standard
+    /// deviations, and no balance or power beacon goes.
+    #[test]
+    fn the_blended_stream_runs_at_v_and_carries_alpha() {
+        let beacon = params(config::Alpha::Fixed(0.25));
+        let (mut core, fake) =
+            core_streams(&beacon, usage(0.2, 0.3, 0.1, 0.0), Duration::ZERO, Streams::Blended);
+        let horizon_s = 2000.0;
+        let sent = drive(&mut core, seconds(horizon_s), |_| fake.reading());
+        let f = core.figures().unwrap().clone();
+        // f_RA 0.8: V = 0.25·8 + 0.75·0.625 = 2.46875 Hz.
+        assert!(close(f.v_hz, 2.468_75), "{f:?}");
+        let blended: Vec<_> = sent.iter().filter(|(_, e, _)| *e == Event::Blended).collect();
+        assert!(
+            sent.iter().all(|(_, e, _)| matches!(e, Event::Blended | Event::Capacity)),
+            "CP and blended beacons only"
+        );
+        let expected = f.v_hz * horizon_s;
+        let n = blended.len() as f64;
+        assert!((n - expected).abs() < 4.0 * expected.sqrt(), "{n} vs {expected}");
+        let Body::RaBlended { f_ra, alpha, rate_hz } = blended[0].2.body else {
+            panic!("an RA-blended body: {:?}", blended[0].2.body);
+        };
+        assert!((f64::from(f_ra) - 0.8).abs() < 1e-4 && (f64::from(alpha) - 0.25).abs() < 1e-4);
+        assert!((f64::from(rate_hz) - f.v_hz).abs() < 1e-5);
+        let status = core.status();
+        assert_eq!(status.beacons_sent.blended as f64, n);
+        assert_eq!((status.beacons_sent.balance, status.beacons_sent.power), (0, 0));
+        assert_eq!(status.streams, Streams::Blended);
+    }
+
+    /// The controller's ALPHA messages: set α at once (the blended rate follows), hold for
+    /// their `hold_s`, release with `hold_s = 0`; replays, forgeries and other types are
+    /// counted and change nothing.
+    #[test]
+    fn the_controller_sets_alpha_for_a_while() {
+        let beacon = params(config::Alpha::Fixed(1.0));
+        let (mut core, fake) =
+            core_streams(&beacon, usage(0.2, 0.3, 0.1, 0.0), Duration::ZERO, Streams::Blended);
+        let ring = Keyring::new(3, &KEY).unwrap();
+        let mut controller = Encoder::new(NodeId(0), 1);
+        let mut send = |body: Body, now: Now| controller.encode(body, now.unix_us, &ring).unwrap();
+        let s = |secs: u64| at(Duration::from_secs(secs));
+        core.on_sample(&fake.reading(), s(0));
+        assert_eq!(core.status().alpha_origin, AlphaOrigin::Fixed);
+        assert!(close(core.figures().unwrap().v_hz, 8.0));
+
+        let set = send(Body::Alpha { alpha: 0.0, hold_s: 30.0 }, s(1));
+        core.on_control(&set, s(1));
+        let status = core.status();
+        assert_eq!((status.alpha, status.alpha_origin), (Some(0.0), AlphaOrigin::Controller));
+        assert_eq!(status.alpha_override_remaining_s, Some(30.0));
+        assert!(close(core.figures().unwrap().v_hz, 0.625), "V = V_Power at α = 0");
+        // The blended beacon was redrawn at the new rate and carries the new α.
+        let due = core.schedule().due(Event::Blended).unwrap();
+        let bytes = core.on_send(Event::Blended, at(due)).unwrap();
+        assert!(matches!(
+            verify(&bytes, &ring).unwrap().body,
+            Body::RaBlended { alpha, .. } if alpha == 0.0
+        ));
+
+        // A replay of the same message, a forgery and a beacon type are refused.
+        core.on_control(&set, s(2));
+        let forger = Keyring::new(3, &[9; 32]).unwrap();
+        let forged = Encoder::new(NodeId(0), 100)
+            .encode(Body::Alpha { alpha: 1.0, hold_s: 5.0 }, s(2).unix_us, &forger)
+            .unwrap();
+        core.on_control(&forged, s(2));
+        core.on_control(&send(Body::Capacity { total: 1.0 }, s(2)), s(2));
+        assert_eq!((core.status().control_accepted, core.status().control_rejected), (1, 3));
+        assert_eq!(core.status().alpha, Some(0.0));
+
+        // The hold runs out: the first sample after it returns to the configured α.
+        core.on_sample(&fake.reading(), s(30));
+        assert_eq!(core.status().alpha_origin, AlphaOrigin::Controller);
+        core.on_sample(&fake.reading(), s(31));
+        assert_eq!(
+            (core.status().alpha, core.status().alpha_origin),
+            (Some(1.0), AlphaOrigin::Fixed)
+        );
+        assert_eq!(core.status().alpha_override_remaining_s, None);
+
+        // Set again, then released by hold_s = 0.
+        core.on_control(&send(Body::Alpha { alpha: 0.5, hold_s: 30.0 }, s(40)), s(40));
+        assert_eq!(core.status().alpha, Some(0.5));
+        core.on_control(&send(Body::Alpha { alpha: 0.5, hold_s: 0.0 }, s(41)), s(41));
+        assert_eq!(
+            (core.status().alpha, core.status().alpha_origin),
+            (Some(1.0), AlphaOrigin::Fixed)
+        );
+        assert_eq!(core.status().control_accepted, 3);
     }
 
     /// Reference: seed 003, FIG. 16 (two streams at V_Balance and V_Power) and FIG. 10

@@ -7,6 +7,12 @@
 //! - `GET /v1/beacons/select?mode=balance|power` → `{"node_id": N}` (lock-free, from the
 //!   two-slot queue), or 404 `{"error": …}` before any beacon of that stream arrived.
 //! - `GET /v1/beacons/select?mode=…&requirement=R` → the same through `select_fit`.
+//! - `GET /v1/beacons/select?mode=blended` → the same from agents' single blended stream (no
+//!   `requirement`: `select_fit` serves the two pure streams).
+//! - `GET /v1/beacons/alpha` → [`controller::beacons::AlphaOverride`]; `PUT` with
+//!   `{"alpha": A, "for_s": S}` (`for_s` optional: until released) sets α for every agent;
+//!   `DELETE` releases it (agents return to their schedules). A bad body is a 400 naming the
+//!   field.
 //!
 //! A bad query (unknown mode, a requirement that is not a number) is a 400 naming the parameter.
 
@@ -17,6 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use controller::beacons::AlphaOverride;
 use controller::beacons::BeaconState;
 use controller::{Mode, NodeId};
 use serde::{Deserialize, Serialize};
@@ -27,6 +34,7 @@ pub fn app(state: Arc<BeaconState>) -> Router {
     Router::new()
         .route("/v1/beacons/nodes", get(nodes))
         .route("/v1/beacons/select", get(select))
+        .route("/v1/beacons/alpha", get(alpha).put(set_alpha).delete(release_alpha))
         .with_state(state)
 }
 
@@ -65,13 +73,33 @@ async fn select(
     let mode = match query.mode.as_deref() {
         Some("balance") => Mode::Balance,
         Some("power") => Mode::Power,
+        Some("blended") => {
+            if query.requirement.is_some() {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "requirement: applies to modes balance and power, not blended".into(),
+                );
+            }
+            return match state.select_blended() {
+                Some(node_id) => Json(Selected { node_id }).into_response(),
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    "no node to select in blended mode yet: no blended beacons received".into(),
+                ),
+            };
+        }
         Some(other) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                format!("mode `{other}`: expected `balance` or `power`"),
+                format!("mode `{other}`: expected `balance`, `power` or `blended`"),
             )
         }
-        None => return error(StatusCode::BAD_REQUEST, "mode: missing (balance or power)".into()),
+        None => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "mode: missing (balance, power or blended)".into(),
+            )
+        }
     };
     let picked = match query.requirement.as_deref() {
         None => state.select(mode),
@@ -91,5 +119,43 @@ async fn select(
             StatusCode::NOT_FOUND,
             format!("no node to select in {mode:?} mode yet: no beacons received on that stream"),
         ),
+    }
+}
+
+/// The body of `PUT /v1/beacons/alpha`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetAlpha {
+    alpha: f64,
+    for_s: Option<f64>,
+}
+
+async fn alpha(State(state): State<Arc<BeaconState>>) -> Json<AlphaOverride> {
+    Json(state.alpha())
+}
+
+async fn set_alpha(
+    State(state): State<Arc<BeaconState>>,
+    body: Result<Json<SetAlpha>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("body: expected {{\"alpha\": A, \"for_s\": S}}: {}", rejection.body_text()),
+            )
+        }
+    };
+    match state.set_alpha(Some(body.alpha), body.for_s) {
+        Ok(set) => Json(set).into_response(),
+        Err(err) => error(StatusCode::BAD_REQUEST, err.to_string()),
+    }
+}
+
+async fn release_alpha(State(state): State<Arc<BeaconState>>) -> Response {
+    match state.set_alpha(None, None) {
+        Ok(set) => Json(set).into_response(),
+        Err(err) => error(StatusCode::BAD_REQUEST, err.to_string()),
     }
 }

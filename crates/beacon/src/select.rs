@@ -3,6 +3,12 @@
 //! selectors built on them — [`Queues::select`], [`Receiver::select_fit`], [`Receiver::lost`]
 //! and [`Receiver::nodes`].
 //!
+//! Besides FIG. 16's two streams (balance and power), a sender may run FIG. 15's single blended
+//! stream at `V = α·V_Balance + (1 − α)·V_Power` ([`Receiver::on_blended`],
+//! [`Queues::select_blended`]). Its rate counts for liveness (its heartbeat is `min(k, l)·min`)
+//! but not for the availability estimate, which a blended rate does not determine; count lists
+//! and `select_fit` serve the two pure streams.
+//!
 //! # Threading split
 //!
 //! The receive thread owns the [`Receiver`] and is the only one to mutate it
@@ -60,14 +66,16 @@ use std::sync::Arc;
 /// beacons are lost (2: up to 50 % loss).
 const LOSS_STRETCH: f64 = 2.0;
 
-/// The two streams' queues (seed 003, FIG. 16): shared by the receive thread (the writer) and
-/// any number of selector threads through an `Arc`.
+/// The streams' queues (seed 003, FIG. 16's two, plus FIG. 15's single blended stream): shared
+/// by the receive thread (the writer) and any number of selector threads through an `Arc`.
 #[derive(Debug, Default)]
 pub struct Queues {
     /// Senders of balance beacons.
     balance: TwoSlotQueue,
     /// Senders of power beacons.
     power: TwoSlotQueue,
+    /// Senders of blended beacons (`V = α·V_Balance + (1 − α)·V_Power`).
+    blended: TwoSlotQueue,
 }
 
 impl Queues {
@@ -94,6 +102,19 @@ impl Queues {
     #[inline]
     pub fn select(&self, mode: Mode) -> Option<NodeId> {
         self.queue(mode).read()
+    }
+
+    /// The blended stream's queue.
+    pub fn blended_queue(&self) -> &TwoSlotQueue {
+        &self.blended
+    }
+
+    /// A target from the blended stream (seed 003, FIG. 15): each sender named with probability
+    /// proportional to its `V = α·V_Balance + (1 − α)·V_Power`, so the most available nodes
+    /// where α is 1, the least available where α is 0. O(1), no lock, as [`select`](Self::select).
+    #[inline]
+    pub fn select_blended(&self) -> Option<NodeId> {
+        self.blended.read()
     }
 }
 
@@ -210,13 +231,23 @@ pub enum ReceiveError {
         /// The payload.
         value: f64,
     },
+    /// A blended beacon's availability or α is not a finite number in [0, 1].
+    #[error("blended beacon from node {node}: {field} {value} is not a finite number in [0, 1]")]
+    BadBlended {
+        /// The sender.
+        node: NodeId,
+        /// `availability` or `alpha`.
+        field: &'static str,
+        /// The payload.
+        value: f64,
+    },
     /// A beacon received before the previous one of its stream (the caller's clock went back).
-    #[error("{mode:?} beacon from node {node}: received at {received_us} µs, before the previous one at {last_us} µs")]
+    #[error("{stream} beacon from node {node}: received at {received_us} µs, before the previous one at {last_us} µs")]
     ReceivedBeforeLast {
         /// The sender.
         node: NodeId,
-        /// The stream.
-        mode: Mode,
+        /// The stream: `balance`, `power` or `blended`.
+        stream: &'static str,
         /// This beacon's receive time.
         received_us: u64,
         /// The previous beacon's receive time.
@@ -273,7 +304,9 @@ pub struct NodeStatus {
     /// The sender.
     pub node_id: NodeId,
     /// The availability its beacon rates encode (both streams' ratio when it sends both, else
-    /// the one stream's inverse law); `None` before a stream has two beacons.
+    /// the one stream's inverse law); `None` before a stream has two beacons, and for a sender
+    /// of the blended stream only, whose rate does not determine it (its `availability_reported`
+    /// is the figure).
     pub availability_estimate: Option<f64>,
     /// The estimate's confidence interval at [`ReceiverConfig::confidence_z`], `[low, high]`.
     pub availability_interval: Option<[f64; 2]>,
@@ -281,12 +314,16 @@ pub struct NodeStatus {
     pub availability_reported: Option<f64>,
     /// Its capacity, from its last CP message.
     pub capacity: Option<f64>,
-    /// Its beacon rate over all streams, in Hz (the sum of the two below).
+    /// Its beacon rate over all streams, in Hz (the sum of the three below).
     pub beacon_rate_hz: Option<f64>,
     /// Its balance-stream rate, in Hz.
     pub balance_rate_hz: Option<f64>,
     /// Its power-stream rate, in Hz.
     pub power_rate_hz: Option<f64>,
+    /// Its blended-stream rate, in Hz.
+    pub blended_rate_hz: Option<f64>,
+    /// The α its last blended beacon carried.
+    pub alpha: Option<f64>,
     /// The expected interval the lost rule uses, in seconds (see the module docs).
     pub expected_interval_s: f64,
     /// Seconds since its last message.
@@ -306,6 +343,14 @@ fn stream(mode: Mode) -> usize {
     }
 }
 
+/// A mode's stream name, for messages.
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Balance => "balance",
+        Mode::Power => "power",
+    }
+}
+
 /// Both modes, in stream order.
 const MODES: [Mode; 2] = [Mode::Balance, Mode::Power];
 
@@ -314,6 +359,10 @@ const MODES: [Mode; 2] = [Mode::Balance, Mode::Power];
 struct Sender {
     /// Arrival times per stream.
     rates: [RateEstimator; 2],
+    /// Arrival times of its blended stream.
+    blended: RateEstimator,
+    /// The α its last blended beacon carried.
+    alpha: Option<f64>,
     /// Receive time of the last message of any kind, in µs.
     last_seen_us: u64,
     /// The availability the last beacon carried.
@@ -399,6 +448,8 @@ impl Receiver {
             Entry::Vacant(_) if full => Err(ReceiveError::TooManySenders { node, max }),
             Entry::Vacant(entry) => Ok(entry.insert(Sender {
                 rates: [self.empty_rate.clone(), self.empty_rate.clone()],
+                blended: self.empty_rate.clone(),
+                alpha: None,
                 last_seen_us: received_us,
                 reported: None,
                 capacity: None,
@@ -426,7 +477,7 @@ impl Receiver {
         sender.rates[stream(mode)].record(received_us).map_err(|_| {
             ReceiveError::ReceivedBeforeLast {
                 node,
-                mode,
+                stream: mode_name(mode),
                 received_us,
                 last_us: sender.rates[stream(mode)].last_us().unwrap_or(0),
             }
@@ -436,6 +487,37 @@ impl Receiver {
         sender.clock_offset_s = Some((received_us as f64 - sent_us as f64) / 1e6);
         // Last, so that a selector never sees a sender the receiver has not recorded yet.
         self.queues.queue(mode).push(node);
+        Ok(())
+    }
+
+    /// A verified blended beacon (RA-blended) from `node`, carrying its availability `f_ra` and
+    /// the `alpha` it blends with; otherwise as [`on_beacon`](Self::on_beacon), on the blended
+    /// stream's queue and rate.
+    pub fn on_blended(
+        &mut self,
+        node: NodeId,
+        f_ra: f64,
+        alpha: f64,
+        sent_us: u64,
+        received_us: u64,
+    ) -> Result<(), ReceiveError> {
+        for (field, value) in [("availability", f_ra), ("alpha", alpha)] {
+            if !(value.is_finite() && (0.0..=1.0).contains(&value)) {
+                return Err(ReceiveError::BadBlended { node, field, value });
+            }
+        }
+        let sender = self.sender_mut(node, received_us)?;
+        sender.blended.record(received_us).map_err(|_| ReceiveError::ReceivedBeforeLast {
+            node,
+            stream: "blended",
+            received_us,
+            last_us: sender.blended.last_us().unwrap_or(0),
+        })?;
+        sender.last_seen_us = sender.last_seen_us.max(received_us);
+        sender.reported = Some(f_ra);
+        sender.alpha = Some(alpha);
+        sender.clock_offset_s = Some((received_us as f64 - sent_us as f64) / 1e6);
+        self.queues.blended.push(node);
         Ok(())
     }
 
@@ -490,14 +572,23 @@ impl Receiver {
         }
     }
 
-    /// The expected interval in seconds for a sender whose streams in `modes` beacon at
-    /// `rate_hz` in total: `1 / rate`, floored at the heartbeat interval of the slowest of those
-    /// streams and capped at [`LOSS_STRETCH`] times it (see the module docs).
-    fn expected_interval_s(&self, modes: impl Iterator<Item = Mode>, rate_hz: Option<f64>) -> f64 {
+    /// The slowest a live node's blended stream runs: `V = α·k·f + (1 − α)·l·min/f` is linear
+    /// in α, so its least over α ∈ [0, 1] and f ∈ [min, 1] is at α ∈ {0, 1}: `min(k, l)·min`.
+    fn blended_heartbeat_hz(&self) -> f64 {
+        self.heartbeat_hz(Mode::Balance).min(self.heartbeat_hz(Mode::Power))
+    }
+
+    /// The expected interval in seconds for a sender whose streams have the heartbeats
+    /// `heartbeats_hz` and beacon at `rate_hz` in total: `1 / rate`, floored at the heartbeat
+    /// interval of the slowest of those streams and capped at [`LOSS_STRETCH`] times it (see the
+    /// module docs).
+    fn expected_interval_s(
+        &self,
+        heartbeats_hz: impl Iterator<Item = f64>,
+        rate_hz: Option<f64>,
+    ) -> f64 {
         let heartbeat_hz =
-            modes.map(|mode| self.heartbeat_hz(mode)).reduce(f64::min).unwrap_or_else(|| {
-                self.heartbeat_hz(Mode::Balance).min(self.heartbeat_hz(Mode::Power))
-            });
+            heartbeats_hz.reduce(f64::min).unwrap_or_else(|| self.blended_heartbeat_hz());
         let floor_s = 1.0 / heartbeat_hz;
         match rate_hz {
             Some(rate_hz) if rate_hz > 0.0 => {
@@ -517,9 +608,14 @@ impl Receiver {
     /// intervals (a sender that stopped one stream keeps no stale estimate of it).
     fn stream_rate(&self, sender: &Sender, mode: Mode, now_us: u64) -> Option<RateEstimate> {
         let rates = &sender.rates[stream(mode)];
+        self.fresh(rates, self.heartbeat_hz(mode), now_us)
+    }
+
+    /// A rate, unless its stream has been silent for more than `N` of its expected intervals.
+    fn fresh(&self, rates: &RateEstimator, heartbeat_hz: f64, now_us: u64) -> Option<RateEstimate> {
         let estimate = rates.estimate()?;
         let low_hz = estimate.interval_hz(self.config.confidence_z).0;
-        let expected_s = self.expected_interval_s([mode].into_iter(), Some(low_hz));
+        let expected_s = self.expected_interval_s([heartbeat_hz].into_iter(), Some(low_hz));
         let silent_s = Self::seconds(rates.last_us()?, now_us);
         (silent_s <= self.config.lost_after_intervals * expected_s).then_some(estimate)
     }
@@ -538,10 +634,15 @@ impl Receiver {
         let total_low_hz = sender
             .rates
             .iter()
+            .chain([&sender.blended])
             .filter_map(|r| r.estimate())
             .map(|r| r.interval_hz(z).0)
             .reduce(|a, b| a + b);
-        let seen = MODES.into_iter().filter(|&mode| !sender.rates[stream(mode)].is_empty());
+        let seen = MODES
+            .into_iter()
+            .filter(|&mode| !sender.rates[stream(mode)].is_empty())
+            .map(|mode| self.heartbeat_hz(mode))
+            .chain((!sender.blended.is_empty()).then(|| self.blended_heartbeat_hz()));
         let expected_s = self.expected_interval_s(seen, total_low_hz);
         let silent_s = Self::seconds(sender.last_seen_us, now_us);
         (expected_s, silent_s > self.config.lost_after_intervals * expected_s)
@@ -581,6 +682,7 @@ impl Receiver {
                 let rates = self.stream_rates(sender, now_us);
                 let (expected_interval_s, lost) = self.liveness(sender, now_us);
                 let estimate = self.estimate(&rates);
+                let blended = self.fresh(&sender.blended, self.blended_heartbeat_hz(), now_us);
                 let [balance, power] = rates.map(|r| r.map(|r| r.rate_hz));
                 NodeStatus {
                     node_id: node,
@@ -588,9 +690,16 @@ impl Receiver {
                     availability_interval: estimate.map(|e| [e.low, e.high]),
                     availability_reported: sender.reported,
                     capacity: sender.capacity,
-                    beacon_rate_hz: rates.iter().flatten().map(|r| r.rate_hz).reduce(|a, b| a + b),
+                    beacon_rate_hz: rates
+                        .iter()
+                        .chain([&blended])
+                        .flatten()
+                        .map(|r| r.rate_hz)
+                        .reduce(|a, b| a + b),
                     balance_rate_hz: balance,
                     power_rate_hz: power,
+                    blended_rate_hz: blended.map(|r| r.rate_hz),
+                    alpha: sender.alpha,
                     expected_interval_s,
                     last_seen_s: Self::seconds(sender.last_seen_us, now_us),
                     clock_offset_s: sender.clock_offset_s,

@@ -73,6 +73,31 @@ impl Sender {
     pub fn receivers(&self) -> &[SocketAddr] {
         &self.receivers
     }
+
+    /// Waits up to `timeout` for a datagram from one of the receivers (a controller answering)
+    /// and copies it into `buf`; datagrams from any other address are dropped unread. `None`
+    /// when the time passed without one. A `timeout` of zero is taken as one millisecond.
+    pub fn recv_reply<'b>(
+        &self,
+        buf: &'b mut [u8],
+        timeout: Duration,
+    ) -> Result<Option<(&'b [u8], SocketAddr)>, UdpError> {
+        let addr = self.socket.local_addr().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+        self.socket
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+            .map_err(|source| UdpError::Option { addr, source })?;
+        match self.socket.recv_from(buf) {
+            Ok((n, from)) if self.receivers.contains(&from) => Ok(Some((&buf[..n], from))),
+            Ok(_) => Ok(None),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Ok(None)
+            }
+            // ICMP "port unreachable" from a receiver that is not up yet surfaces here on Linux:
+            // the network losing a datagram, not a failure of this socket.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(None),
+            Err(source) => Err(UdpError::Receive { addr, source }),
+        }
+    }
 }
 
 /// A receiving socket with a read timeout, so its thread can run timers between datagrams.
@@ -97,6 +122,12 @@ impl Listener {
     /// The bound address (with the port the OS chose for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Sends `bytes` to `to` from this socket (so the peer sees the address it sends to as the
+    /// source: how the controller answers agents).
+    pub fn send_to(&self, bytes: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.socket.send_to(bytes, to)
     }
 
     /// The next datagram and its source, or `None` when the timeout passed first.
@@ -127,6 +158,22 @@ mod tests {
             assert_eq!(bytes, b"beacon");
             assert!(listener.recv().unwrap().is_none(), "then silence");
         }
+    }
+
+    #[test]
+    fn replies_come_only_from_receivers() {
+        let timeout = Duration::from_millis(200);
+        let receiver = Listener::bind("127.0.0.1:0".parse().unwrap(), timeout).unwrap();
+        let stranger = Listener::bind("127.0.0.1:0".parse().unwrap(), timeout).unwrap();
+        let sender = Sender::new(&Topology::One(receiver.local_addr())).unwrap();
+        let me = SocketAddr::from(([127, 0, 0, 1], sender.socket.local_addr().unwrap().port()));
+        stranger.send_to(b"forged", me).unwrap();
+        receiver.send_to(b"alpha", me).unwrap();
+        let mut buf = [0u8; 64];
+        // The stranger's datagram arrived first and is dropped.
+        assert!(sender.recv_reply(&mut buf, timeout).unwrap().is_none());
+        let (bytes, from) = sender.recv_reply(&mut buf, timeout).unwrap().expect("the reply");
+        assert_eq!((bytes, from), (&b"alpha"[..], receiver.local_addr()));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! ```text
 //! offset  size  field
 //!      0     1  version            = 1
-//!      1     1  type               1 RA-balance, 2 RA-power, 3 CP, 4 CP-share (others reserved)
+//!      1     1  type               1 RA-balance, 2 RA-power, 3 CP, 4 CP-share, 5 RA-blended,
+//!                                   6 ALPHA (others reserved)
 //!      2     1  key ID             which key of the ring made the tag
 //!      3     4  sender             NodeId, big-endian
 //!      7     8  sequence           u64, big-endian; per sender, across all types
@@ -55,7 +56,7 @@ const AT_TIMESTAMP: usize = 15;
 const AT_PAYLOAD: usize = HEADER_LEN;
 const AT_TAG: usize = MAC_INPUT_LEN;
 
-/// The message type byte. 0 and 5–255 are reserved and rejected as
+/// The message type byte. 0 and 7–255 are reserved and rejected as
 /// [`RejectKind::UnknownType`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,6 +70,12 @@ pub enum MessageType {
     /// 4: a CP message from a management node: some node's fraction `c` of the cluster's
     /// capacity (seed 003, FIG. 25, second normalization variant).
     CapacityShare = 4,
+    /// 5: an RA message of the single blended stream (sent at `V = α·V_Balance + (1 − α)·V_Power`,
+    /// seed 003, FIG. 15), for senders that run one stream instead of FIG. 16's two.
+    RaBlended = 5,
+    /// 6: ALPHA, a control message from the controller to an agent: use this α instead of the
+    /// configured schedule for a while.
+    Alpha = 6,
 }
 
 impl MessageType {
@@ -79,6 +86,8 @@ impl MessageType {
             2 => Some(MessageType::RaPower),
             3 => Some(MessageType::Capacity),
             4 => Some(MessageType::CapacityShare),
+            5 => Some(MessageType::RaBlended),
+            6 => Some(MessageType::Alpha),
             _ => None,
         }
     }
@@ -93,13 +102,16 @@ impl MessageType {
         MESSAGE_LEN
     }
 
-    /// The name the specification uses (`RA-balance`, `RA-power`, `CP`, `CP-share`).
+    /// The name the specification uses (`RA-balance`, `RA-power`, `CP`, `CP-share`,
+    /// `RA-blended`, `ALPHA`).
     pub fn name(self) -> &'static str {
         match self {
             MessageType::RaBalance => "RA-balance",
             MessageType::RaPower => "RA-power",
             MessageType::Capacity => "CP",
             MessageType::CapacityShare => "CP-share",
+            MessageType::RaBlended => "RA-blended",
+            MessageType::Alpha => "ALPHA",
         }
     }
 }
@@ -134,6 +146,38 @@ pub enum Body {
         /// That node's fraction `c` of the cluster's capacity, finite, in `[0, 1]`.
         share: f32,
     },
+    /// RA-blended: bytes 23..25 `f_ra` and 25..27 `alpha` as unsigned 16-bit fixed point
+    /// (`value = n / 65535`, so within 7.7·10⁻⁶ of what was encoded), 27..31 `rate_hz` as
+    /// binary32.
+    RaBlended {
+        /// The sender's `f_RA`, in `[0, 1]`. A blended rate does not determine `f_RA` (for
+        /// `0 < α < 1`, `V(f)` falls then rises), so receivers take it from here.
+        f_ra: f32,
+        /// The α the sender blends with, in `[0, 1]`: 1 beacons like the balance stream, 0 like
+        /// the power stream.
+        alpha: f32,
+        /// The rate the sender is beaconing at, in Hz, finite and > 0.
+        rate_hz: f32,
+    },
+    /// ALPHA: bytes 23..27 `alpha`, 27..31 `hold_s`, both binary32.
+    Alpha {
+        /// The α to use, in `[0, 1]` (ignored when `hold_s` is 0).
+        alpha: f32,
+        /// For how many seconds from receipt, finite and ≥ 0; 0 releases an earlier override
+        /// (back to the configured schedule at once). Controllers resend before it runs out, so
+        /// an agent whose controller dies returns to its schedule by itself.
+        hold_s: f32,
+    },
+}
+
+/// `value ∈ [0, 1]` as 16-bit fixed point (callers validate the range first).
+fn to_fixed16(value: f32) -> u16 {
+    (value.clamp(0.0, 1.0) * 65535.0).round() as u16
+}
+
+/// The inverse of [`to_fixed16`].
+fn from_fixed16(n: u16) -> f32 {
+    f32::from(n) / 65535.0
 }
 
 impl Body {
@@ -144,6 +188,8 @@ impl Body {
             Body::Ra { mode: Mode::Power, .. } => MessageType::RaPower,
             Body::Capacity { .. } => MessageType::Capacity,
             Body::CapacityShare { .. } => MessageType::CapacityShare,
+            Body::RaBlended { .. } => MessageType::RaBlended,
+            Body::Alpha { .. } => MessageType::Alpha,
         }
     }
 
@@ -161,6 +207,15 @@ impl Body {
             Body::CapacityShare { share, .. } if !unit(share) => {
                 Some(("share", share.into(), IN_UNIT))
             }
+            Body::RaBlended { f_ra, .. } if !unit(f_ra) => Some(("f_ra", f_ra.into(), IN_UNIT)),
+            Body::RaBlended { alpha, .. } if !unit(alpha) => Some(("alpha", alpha.into(), IN_UNIT)),
+            Body::RaBlended { rate_hz, .. } if !(rate_hz.is_finite() && rate_hz > 0.0) => {
+                Some(("rate_hz", rate_hz.into(), POSITIVE))
+            }
+            Body::Alpha { alpha, .. } if !unit(alpha) => Some(("alpha", alpha.into(), IN_UNIT)),
+            Body::Alpha { hold_s, .. } if !(hold_s.is_finite() && hold_s >= 0.0) => {
+                Some(("hold_s", hold_s.into(), NOT_NEGATIVE))
+            }
             _ => None,
         }
     }
@@ -175,6 +230,15 @@ impl Body {
             Body::CapacityShare { node, share } => {
                 out[..4].copy_from_slice(&node.0.to_be_bytes());
                 out[4..].copy_from_slice(&share.to_be_bytes());
+            }
+            Body::RaBlended { f_ra, alpha, rate_hz } => {
+                out[..2].copy_from_slice(&to_fixed16(f_ra).to_be_bytes());
+                out[2..4].copy_from_slice(&to_fixed16(alpha).to_be_bytes());
+                out[4..].copy_from_slice(&rate_hz.to_be_bytes());
+            }
+            Body::Alpha { alpha, hold_s } => {
+                out[..4].copy_from_slice(&alpha.to_be_bytes());
+                out[4..].copy_from_slice(&hold_s.to_be_bytes());
             }
         }
     }
@@ -196,12 +260,21 @@ impl Body {
                 node: NodeId(u32::from_be_bytes(first)),
                 share: f32::from_be_bytes(second),
             },
+            MessageType::RaBlended => Body::RaBlended {
+                f_ra: from_fixed16(u16::from_be_bytes([first[0], first[1]])),
+                alpha: from_fixed16(u16::from_be_bytes([first[2], first[3]])),
+                rate_hz: f32::from_be_bytes(second),
+            },
+            MessageType::Alpha => {
+                Body::Alpha { alpha: f32::from_be_bytes(first), hold_s: f32::from_be_bytes(second) }
+            }
         }
     }
 }
 
 const IN_UNIT: &str = "must be a finite number in [0, 1]";
 const POSITIVE: &str = "must be a finite number above 0";
+const NOT_NEGATIVE: &str = "must be a finite number ≥ 0";
 
 fn split_payload(payload: &[u8; PAYLOAD_LEN]) -> ([u8; 4], [u8; 4]) {
     let [a, b, c, d, e, f, g, h] = *payload;
@@ -415,6 +488,11 @@ mod tests {
             ra(Mode::Power),
             Body::Capacity { total: 96.5 },
             Body::CapacityShare { node: NodeId(3), share: 0.25 },
+            // Exact in 16-bit fixed point: 0, 1 and multiples of 1/65535.
+            Body::RaBlended { f_ra: 1.0, alpha: 0.0, rate_hz: 2.5 },
+            Body::RaBlended { f_ra: 13107.0 / 65535.0, alpha: 1.0, rate_hz: 0.5 },
+            Body::Alpha { alpha: 0.25, hold_s: 30.0 },
+            Body::Alpha { alpha: 0.0, hold_s: 0.0 },
         ];
         for (seq, body) in bodies.into_iter().enumerate() {
             let message = Message { sender: NodeId(9), seq: seq as u64, timestamp_us: 5, body };
@@ -422,6 +500,29 @@ mod tests {
             assert_eq!(MessageType::from_byte(bytes[1]), Some(body.message_type()));
             assert_eq!(verify(&bytes, &ring()), Ok(message));
         }
+    }
+
+    #[test]
+    fn blended_fractions_travel_as_16_bit_fixed_point() {
+        let message = |f_ra, alpha| Message {
+            sender: NodeId(2),
+            seq: 1,
+            timestamp_us: 1,
+            body: Body::RaBlended { f_ra, alpha, rate_hz: 3.0 },
+        };
+        for (f_ra, alpha) in [(0.05f32, 0.7f32), (0.123_456, 0.999_99), (0.5, 0.5)] {
+            let bytes = encode(&message(f_ra, alpha), &ring()).unwrap();
+            let Body::RaBlended { f_ra: got_f, alpha: got_a, rate_hz } =
+                verify(&bytes, &ring()).unwrap().body
+            else {
+                panic!("an RA-blended body");
+            };
+            assert!((got_f - f_ra).abs() <= 0.5 / 65535.0 + f32::EPSILON, "{got_f} vs {f_ra}");
+            assert!((got_a - alpha).abs() <= 0.5 / 65535.0 + f32::EPSILON, "{got_a} vs {alpha}");
+            assert_eq!(rate_hz, 3.0);
+        }
+        let bytes = encode(&message(1.0, 0.5), &ring()).unwrap();
+        assert_eq!(&bytes[23..27], &[0xff, 0xff, 0x80, 0x00]);
     }
 
     #[test]
@@ -434,6 +535,11 @@ mod tests {
             (Body::Ra { mode: Mode::Power, f_ra: 0.5, rate_hz: f32::INFINITY }, "rate_hz"),
             (Body::Capacity { total: -1.0 }, "total"),
             (Body::CapacityShare { node: NodeId(2), share: -0.1 }, "share"),
+            (Body::RaBlended { f_ra: 0.5, alpha: 1.01, rate_hz: 1.0 }, "alpha"),
+            (Body::RaBlended { f_ra: -0.5, alpha: 1.0, rate_hz: 1.0 }, "f_ra"),
+            (Body::RaBlended { f_ra: 0.5, alpha: 0.5, rate_hz: -1.0 }, "rate_hz"),
+            (Body::Alpha { alpha: f32::NAN, hold_s: 1.0 }, "alpha"),
+            (Body::Alpha { alpha: 0.5, hold_s: -1.0 }, "hold_s"),
         ];
         for (body, want) in bad {
             let err = encode(&message(body), &ring()).unwrap_err();

@@ -7,7 +7,7 @@
 //! falls back as documented. Every run is seeded and deterministic.
 
 use beacon::counts::Pick;
-use beacon::law::{Law, LawParams};
+use beacon::law::{Alpha, Law, LawParams};
 use beacon::select::{
     ConfigError, FitReport, NodeStatus, ReceiveError, Receiver, ReceiverConfig, Reject,
 };
@@ -498,7 +498,7 @@ fn bad_messages_are_refused_and_change_nothing() {
         receiver.on_beacon(NodeId(1), Mode::Balance, 0.5, 0, 999),
         Err(ReceiveError::ReceivedBeforeLast {
             node: NodeId(1),
-            mode: Mode::Balance,
+            stream: "balance",
             received_us: 999,
             last_us: 1_000
         })
@@ -517,6 +517,94 @@ fn bad_messages_are_refused_and_change_nothing() {
     assert_eq!(receiver.select(Mode::Power), None, "refused beacons are not queued");
     let message = ReceiveError::TooManySenders { node: NodeId(3), max: 2 }.to_string();
     assert_eq!(message, "message from node 3: already tracking the maximum of 2 senders");
+}
+
+/// Plays blended streams (seed 003, FIG. 15): nodes 1–5 at the law's `V` for their availability
+/// and `alpha`, for `seconds`; returns how often `select_blended` named each (probed every 10 ms)
+/// and the receiver.
+fn blended_run(alpha: f64, seconds: u64, seed: u64) -> (BTreeMap<u32, u64>, Receiver) {
+    let law = law();
+    let mut rng = Rng::new(seed);
+    let mut arrivals: Vec<(u64, u32, f64)> = Vec::new();
+    for (i, &f_ra) in AVAILABILITY.iter().enumerate() {
+        let rate_hz = law.frequencies(f_ra, Alpha::new(alpha).expect("α in [0, 1]")).v_hz;
+        let mut t = rng.gap_us(rate_hz);
+        while t < seconds * SECOND {
+            arrivals.push((t, i as u32 + 1, f_ra));
+            t += rng.gap_us(rate_hz);
+        }
+    }
+    arrivals.sort_by_key(|&(t, node, _)| (t, node));
+    let mut receiver = Receiver::new(ReceiverConfig::default()).expect("default config");
+    let mut picks = BTreeMap::new();
+    let mut next = arrivals.iter().peekable();
+    for probe_us in (0..seconds * SECOND).step_by(10_000) {
+        while let Some(&&(t, node, f_ra)) = next.peek().filter(|a| a.0 <= probe_us) {
+            receiver.on_blended(NodeId(node), f_ra, alpha, t, t).expect("valid beacon");
+            next.next();
+        }
+        if let Some(node) = receiver.queues().select_blended() {
+            *picks.entry(node.0).or_insert(0) += 1;
+        }
+    }
+    (picks, receiver)
+}
+
+#[test]
+fn the_blended_stream_selects_as_its_alpha_says() {
+    let order = |picks: &BTreeMap<u32, u64>| {
+        let mut nodes: Vec<u32> = picks.keys().copied().collect();
+        nodes.sort_by_key(|node| std::cmp::Reverse(picks[node]));
+        nodes
+    };
+    // α = 1 is the balance stream: most available first.
+    let (picks, _) = blended_run(1.0, 600, 11);
+    assert_eq!(order(&picks), vec![5, 4, 3, 2, 1], "{picks:?}");
+    // α = 0 is the power stream: least available first.
+    let (picks, receiver) = blended_run(0.0, 600, 12);
+    assert_eq!(order(&picks), vec![1, 2, 3, 4, 5], "{picks:?}");
+    // The status shows the blended rate and α, and the reported (not a rate-derived)
+    // availability: a blended rate does not determine it.
+    let nodes = receiver.nodes(600 * SECOND);
+    for (status, &f_ra) in nodes.iter().zip(&AVAILABILITY) {
+        let expected_hz = law().frequencies(f_ra, Alpha::new(0.0).expect("α")).v_hz;
+        let rate_hz = status.blended_rate_hz.expect("a blended rate");
+        // Within three of the estimator's standard errors, 1/√(rate_window − 1) = 25 % each.
+        assert!((rate_hz / expected_hz - 1.0).abs() < 0.75, "{status:?}");
+        assert_eq!(status.beacon_rate_hz, Some(rate_hz));
+        assert_eq!((status.balance_rate_hz, status.power_rate_hz), (None, None));
+        assert_eq!(status.alpha, Some(0.0));
+        assert_eq!(status.availability_reported, Some(f_ra));
+        assert_eq!(status.availability_estimate, None);
+        assert!(!status.lost, "{status:?}");
+    }
+    // Silence: lost within N = 5 expected intervals, each at most twice the blended heartbeat
+    // interval of 2 s (min(k, l)·min = 0.5 Hz).
+    assert!(receiver.lost(600 * SECOND).is_empty());
+    assert_eq!(receiver.lost(621 * SECOND).len(), 5);
+}
+
+#[test]
+fn bad_blended_beacons_are_refused() {
+    let mut receiver = Receiver::new(ReceiverConfig::default()).expect("default config");
+    receiver.on_blended(NodeId(1), 0.5, 0.5, 0, 1_000).expect("valid");
+    assert_eq!(
+        receiver.on_blended(NodeId(1), 0.5, 1.5, 0, 2_000),
+        Err(ReceiveError::BadBlended { node: NodeId(1), field: "alpha", value: 1.5 })
+    );
+    assert_eq!(
+        receiver.on_blended(NodeId(1), 0.5, 0.5, 0, 999),
+        Err(ReceiveError::ReceivedBeforeLast {
+            node: NodeId(1),
+            stream: "blended",
+            received_us: 999,
+            last_us: 1_000
+        })
+    );
+    assert_eq!(
+        ReceiveError::BadBlended { node: NodeId(1), field: "alpha", value: 1.5 }.to_string(),
+        "blended beacon from node 1: alpha 1.5 is not a finite number in [0, 1]"
+    );
 }
 
 #[test]

@@ -274,7 +274,7 @@ fn length_version_and_type_are_checked_before_the_key() {
     );
     // The version is checked before the length: a 1-byte version-9 datagram is a version error.
     bench.check(&[9], Some(RejectKind::BadVersion)).unwrap_err();
-    for type_byte in [0u8, 5, 255] {
+    for type_byte in [0u8, 7, 255] {
         let mut typed = good;
         typed[1] = type_byte;
         assert_eq!(
@@ -428,7 +428,7 @@ fn pre_tag_reason(bytes: &[u8], ring_ids: &[u8]) -> Option<RejectKind> {
         [] => Some(RejectKind::Truncated),
         [version, ..] if *version != 1 => Some(RejectKind::BadVersion),
         [_] => Some(RejectKind::Truncated),
-        [_, type_byte, ..] if !(1..=4).contains(type_byte) => Some(RejectKind::UnknownType),
+        [_, type_byte, ..] if !(1..=6).contains(type_byte) => Some(RejectKind::UnknownType),
         _ if bytes.len() < 47 => Some(RejectKind::Truncated),
         _ if bytes.len() > 47 => Some(RejectKind::TooLong),
         _ if !ring_ids.contains(&bytes[2]) => Some(RejectKind::UnknownKey),
@@ -456,11 +456,20 @@ impl Tally {
 }
 
 fn random_body(rng: &mut Rng) -> Body {
-    match rng.below(4) {
+    // RA-blended's fractions travel as 16-bit fixed point: draw them on its grid, so that the
+    // round trip is exact.
+    let fixed16 = |rng: &mut Rng| rng.below(65_536) as f32 / 65_535.0;
+    match rng.below(6) {
         0 => ra(Mode::Balance, rng.unit_f32(), 0.5 + 9.5 * rng.unit_f32()),
         1 => ra(Mode::Power, rng.unit_f32(), 0.5 + 9.5 * rng.unit_f32()),
         2 => Body::Capacity { total: 1.0 + rng.below(1 << 40) as f64 / 7.0 },
-        _ => Body::CapacityShare { node: NodeId(rng.next_u64() as u32), share: rng.unit_f32() },
+        3 => Body::CapacityShare { node: NodeId(rng.next_u64() as u32), share: rng.unit_f32() },
+        4 => Body::RaBlended {
+            f_ra: fixed16(rng),
+            alpha: fixed16(rng),
+            rate_hz: 0.5 + 9.5 * rng.unit_f32(),
+        },
+        _ => Body::Alpha { alpha: rng.unit_f32(), hold_s: 60.0 * rng.unit_f32() },
     }
 }
 

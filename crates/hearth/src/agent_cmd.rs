@@ -33,6 +33,10 @@ pub struct AgentArgs {
     /// instead of measuring this host: for tests and demos.
     #[arg(long, value_name = "S,P,C")]
     fake_load: Option<FakeLoad>,
+    /// Which beacon streams to send: `both` (RA-balance and RA-power, seed 003 FIG. 16) or
+    /// `blended` (one stream at V = α·V_Balance + (1−α)·V_Power, FIG. 15).
+    #[arg(long, value_name = "both|blended")]
+    streams: Option<agent::config::Streams>,
 }
 
 /// The config the flags and the file make together, validated.
@@ -66,6 +70,9 @@ fn agent_config(args: &AgentArgs) -> Result<AgentConfig> {
     }
     if let Some(send_to) = &args.send_to {
         config.send_to.clone_from(send_to);
+    }
+    if let Some(streams) = args.streams {
+        config.streams = streams;
     }
     if let Some(key_file) = &args.key_file {
         config.key_file.clone_from(key_file);

@@ -79,6 +79,7 @@ pub fn controller(args: ControllerArgs) -> Result<()> {
         decoder: DecoderConfig::default(),
         receiver,
         tick: Duration::from_millis(20),
+        node_id: beacon::NodeId(config.node_id),
     })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -145,6 +146,8 @@ pub enum SelectMode {
     Balance,
     /// Least available node (power management: consolidate).
     Power,
+    /// From agents' single blended stream: as α says (1 balance, 0 power).
+    Blended,
 }
 
 fn get(api: SocketAddr, path: &str) -> Result<(u16, String)> {
@@ -239,6 +242,7 @@ pub fn select(args: SelectArgs) -> Result<()> {
     let mode = match args.mode {
         SelectMode::Balance => "balance",
         SelectMode::Power => "power",
+        SelectMode::Blended => "blended",
     };
     let (code, body) = get(args.api, &format!("/v1/beacons/select?mode={mode}"))?;
     if code != 200 {
@@ -248,5 +252,53 @@ pub fn select(args: SelectArgs) -> Result<()> {
         serde_json::from_str(&body).context("the controller's answer is not JSON")?;
     let node = value["node_id"].as_u64().context("the controller's answer has no node_id")?;
     println!("{node}");
+    Ok(())
+}
+
+/// `hearth alpha` flags.
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("change").args(["set", "release"]))]
+pub struct AlphaArgs {
+    /// The controller's API address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    api: SocketAddr,
+    /// Set α for every agent (in [0, 1]), instead of their schedules.
+    #[arg(long, value_name = "ALPHA")]
+    set: Option<f64>,
+    /// With --set: for this many seconds (default: until released).
+    #[arg(long = "for", value_name = "SECONDS", requires = "set")]
+    for_s: Option<f64>,
+    /// Release the override: agents return to their own schedules.
+    #[arg(long)]
+    release: bool,
+}
+
+/// Shows, sets or releases the α the controller sets for the agents; prints the override as
+/// JSON.
+pub fn alpha(args: AlphaArgs) -> Result<()> {
+    let url = format!("http://{}/v1/beacons/alpha", args.api);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let result = match (args.set, args.release) {
+        (Some(alpha), _) => agent
+            .put(&url)
+            .header("content-type", "application/json")
+            .send(serde_json::json!({ "alpha": alpha, "for_s": args.for_s }).to_string()),
+        (None, true) => agent.delete(&url).call(),
+        (None, false) => agent.get(&url).call(),
+    };
+    let mut response = result.map_err(|e| anyhow!("cannot reach the controller at {url}: {e}"))?;
+    let code = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| anyhow!("reading the answer of {url}: {e}"))?;
+    if code != 200 {
+        bail!("controller at {} answered {code}: {}", args.api, error_of(&body));
+    }
+    println!("{}", body.trim());
     Ok(())
 }

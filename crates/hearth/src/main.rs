@@ -35,6 +35,8 @@ enum Command {
     Status(beacon_cmd::StatusArgs),
     /// Ask a running controller for a target node (prints its ID).
     Select(beacon_cmd::SelectArgs),
+    /// Show, set or release the α a running controller sets for every agent (seed 003, FIG. 15).
+    Alpha(beacon_cmd::AlphaArgs),
     /// Plan one arrangement of a fleet: as many hosts as possible at their target heat rate.
     Plan(plan_cmd::PlanArgs),
 }
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Controller(args) => beacon_cmd::controller(args),
         Command::Status(args) => beacon_cmd::status(args),
         Command::Select(args) => beacon_cmd::select(args),
+        Command::Alpha(args) => beacon_cmd::alpha(args),
         Command::Plan(args) => plan_cmd::run(args),
     };
     match result {

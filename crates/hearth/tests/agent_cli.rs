@@ -261,3 +261,109 @@ fn bad_input_exits_non_zero_with_a_message_that_names_it() {
     assert!(stderr.contains("key `key_id`: no key with ID 9"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Polls `f` every 100 ms until it returns `Some`, for at most `seconds`.
+fn within<T>(seconds: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..seconds * 10 {
+        if let Some(value) = f() {
+            return value;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what}: not within {seconds} s");
+}
+
+fn hearth_ok(args: &[&str]) -> String {
+    let output = hearth().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "hearth {args:?}: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Seed 003, FIG. 15 end to end: an agent on the single blended stream, a controller that sets
+/// its α (`hearth alpha`), the agent's rate following at once, the controller seeing the new α
+/// on the wire and selecting from the blended queue (`hearth select --mode blended`), and the
+/// release returning the agent to its configured α.
+#[test]
+fn the_controller_sets_alpha_and_the_blended_stream_follows() {
+    let dir = scratch("alpha");
+    let key_file = write_key_file(&dir);
+    let (udp, api, status_addr) = (free_port(), free_port(), free_port());
+    let api_addr = format!("127.0.0.1:{api}");
+    let controller = hearth()
+        .arg("controller")
+        .args(["--listen", &format!("127.0.0.1:{udp}"), "--api", &api_addr, "--key-file"])
+        .arg(&key_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _controller = Running(Some(controller));
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "node_id = 3\nsend_to = [\"127.0.0.1:{udp}\"]\nkey_file = \"{}\"\n\
+             status_listen = \"127.0.0.1:{status_addr}\"\nsample_interval_s = 0.25\n\
+             streams = \"blended\"\n[beacon]\nalpha = 1.0\n",
+            key_file.display()
+        ),
+    )
+    .unwrap();
+    let agent = hearth()
+        .arg("agent")
+        .arg("--config")
+        .arg(&config)
+        .args(["--fake-load", "0.2,0.3,0.1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _agent = Running(Some(agent));
+    let status_addr: SocketAddr = format!("127.0.0.1:{status_addr}").parse().unwrap();
+    let agent_status = || -> Option<serde_json::Value> {
+        TcpStream::connect(status_addr).ok()?;
+        serde_json::from_str(&http_get(status_addr, "/v1/agent/status").1).ok()
+    };
+    let node_3 = || -> Option<serde_json::Value> {
+        let line = hearth_ok(&["status", "--api", &api_addr, "--format", "json"]);
+        line.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|n| n["node_id"] == 3 && n["blended_rate_hz"].is_f64())
+    };
+
+    // f_RA 0.8 at the default law (k = l = 10 Hz, min 0.05): α = 1 gives V = 8 Hz.
+    let node = within(10, "node 3's blended stream at the controller", node_3);
+    assert_eq!(node["alpha"], 1.0, "{node}");
+    assert_eq!(node["availability_reported"].as_f64().map(|a| (a - 0.8).abs() < 1e-4), Some(true));
+    assert_eq!(hearth_ok(&["select", "--api", &api_addr, "--mode", "blended"]).trim(), "3");
+
+    // α = 0 for a minute: the agent switches at its next beacon's answer, V = V_Power = 0.625 Hz.
+    let set = hearth_ok(&["alpha", "--api", &api_addr, "--set", "0", "--for", "60"]);
+    let set: serde_json::Value = serde_json::from_str(&set).unwrap();
+    assert_eq!(set["alpha"], 0.0, "{set}");
+    let status = within(5, "the agent taking the controller's α", || {
+        agent_status().filter(|s| s["alpha_origin"] == "controller")
+    });
+    assert_eq!(status["alpha"], 0.0, "{status}");
+    assert!((status["v_hz"].as_f64().unwrap() - 0.625).abs() < 1e-9, "{status}");
+    assert!(status["alpha_override_remaining_s"].as_f64().unwrap() <= 30.0, "{status}");
+    assert_eq!(status["control_rejected"], 0, "{status}");
+    within(10, "the controller seeing α = 0 on the wire", || {
+        node_3().filter(|n| n["alpha"] == 0.0)
+    });
+
+    // Released: back to the configured α = 1.
+    hearth_ok(&["alpha", "--api", &api_addr, "--release"]);
+    let status = within(10, "the agent returning to its own α", || {
+        agent_status().filter(|s| s["alpha_origin"] == "fixed")
+    });
+    assert_eq!(status["alpha"], 1.0, "{status}");
+
+    // A bad α is refused by the controller with a message naming it.
+    let output = hearth().args(["alpha", "--api", &api_addr, "--set", "1.5"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("alpha 1.5: expected a finite number in [0, 1]"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

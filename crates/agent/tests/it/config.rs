@@ -59,6 +59,7 @@ fn minimal_agent_file_takes_every_default() {
     assert_eq!(config.beacon.thresholds.storage, 0.8);
     assert_eq!(config.beacon.thresholds.memory, None);
     assert_eq!(config.beacon.alpha, Alpha::Schedule(AlphaSchedule::seed()));
+    assert_eq!(config.streams, agent::config::Streams::Both);
 }
 
 #[test]
@@ -74,7 +75,7 @@ fn agent_unknown_keys_are_named_at_any_depth() {
         agent_error_with("sendto = [\"10.0.0.2:7070\"]\n"),
         "agent.toml:4:1: key `sendto`: unknown field `sendto`, expected one of `node_id`, \
          `send_to`, `key_file`, `key_id`, `status_listen`, `beacon`, `cp_interval_s`, \
-         `sample_interval_s`, `storage_path`, `interface`, `nominal_bandwidth_mbit_s`, `fake_load`"
+         `sample_interval_s`, `storage_path`, `interface`, `nominal_bandwidth_mbit_s`, `fake_load`, `streams`"
     );
     assert_eq!(
         agent_error_with("[beacon]\nk = 3\n"),
@@ -196,6 +197,7 @@ fn agent_out_of_range_values_are_named() {
     );
     check("storage_path = \"\"\n", "`storage_path`: must not be empty");
     check("fake_load = \"0.2,x,0.1\"\n", "`fake_load`: part 2 (processor): not a number: `x`");
+    check("streams = \"one\"\n", "`streams`: expected \"both\" or \"blended\", got \"one\"");
     check("[beacon]\nk_hz = 0\n", "`beacon.k_hz`: must be a number of Hz > 0, got 0");
     check("[beacon]\nl_hz = inf\n", "`beacon.l_hz`: must be a number of Hz > 0, got inf");
     check("[beacon]\nmin = 0\n", "`beacon.min`: must be a fraction in (0, 1], got 0");
@@ -320,6 +322,7 @@ fn minimal_controller_file_takes_every_default() {
         ControllerConfig::default_with(addr("0.0.0.0:7070"), addr("127.0.0.1:7080"), "/k".into())
     );
     assert_eq!(config.lost_after_intervals, 5);
+    assert_eq!(config.node_id, 0);
     assert_eq!(config.count_sample_interval, Duration::from_millis(100));
     assert_eq!(config.count_switch_interval, Duration::from_secs(60));
     assert_eq!(config.beacon, RateParams::default());
