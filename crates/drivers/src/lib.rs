@@ -1,2 +1,51 @@
-//! Drivers: the only code that touches BMCs and sensors. The `Power` and `Sensors` traits, the
-//! simulated implementation (the reference) and IPMI through ipmitool.
+//! Drivers: the only code that touches BMCs and sensors. The [`Power`] and [`Sensors`] traits,
+//! the simulated implementation (the reference) and IPMI through ipmitool.
+//!
+//! Reading order: [`host`] (the names every call carries), [`error`] (one error type, every
+//! message naming the host and, for a BMC, its address), [`clock`] (the only clock reader),
+//! [`power`] (the trait and the verified power change), [`sensors`], [`limiter`] (the cap on
+//! simultaneous power changes), then the implementations [`simulated`] and [`ipmi`].
+//!
+//! Drivers are keyed by host: one driver object serves a whole fleet (the IPMI driver is a
+//! registry of BMCs), so one [`PowerLimiter`] around it caps power changes fleet-wide. The API is
+//! blocking; the controller calls it from `spawn_blocking`. docs/drivers.md has the contract.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use drivers::simulated::{SimulatedDriver, Transitions};
+//! use drivers::{change_power, HostId, ManualClock, PowerLimiter, PowerOp, PowerState, Wait};
+//!
+//! let clock = Arc::new(ManualClock::new());
+//! let driver = SimulatedDriver::new(clock.clone());
+//! let host = HostId::new("h1");
+//! driver.add_host(host.clone(), PowerState::Off, Transitions::uniform(Duration::from_secs(4)));
+//! // At most 2 power changes in flight; a third request waits up to 10 s for a slot.
+//! let power = PowerLimiter::new(driver, 2, Duration::from_secs(10));
+//! let took = change_power(&power, clock.as_ref(), &host, PowerOp::On, Wait::default())?;
+//! assert_eq!(took, Duration::from_secs(4));
+//! # Ok::<(), drivers::DriverError>(())
+//! ```
+
+pub mod host;
+
+pub mod error;
+
+pub mod clock;
+
+pub mod power;
+
+pub mod sensors;
+
+pub mod limiter;
+
+pub mod simulated;
+
+pub mod ipmi;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::DriverError;
+pub use host::HostId;
+pub use limiter::PowerLimiter;
+pub use power::{change_power, OpStatus, OperationId, Power, PowerOp, PowerState, Wait};
+pub use sensors::{PowerDraw, SensorValue, Sensors, Temperature};
