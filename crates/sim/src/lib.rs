@@ -12,4 +12,5 @@ pub mod policy;
 pub mod report;
 pub mod scenario;
 pub mod stats;
+pub mod thermal;
 pub mod workload;

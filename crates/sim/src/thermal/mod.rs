@@ -1,0 +1,48 @@
+//! The thermal twin: hosts with a first-order thermal model in cooling zones whose air is held by
+//! cooling units (CRACs) and a heat-recovery loop that fail and recover on schedule, sensors that
+//! go stale or missing, and a runner that lets a thermal guard observe and act on it (seed 002,
+//! issue "Thermal model in the twin").
+//!
+//! Reading order: [`physics`] (the zone-air and host laws, integrated exactly), [`scenario`] (the
+//! TOML scenario file, parsed low and lifted into a validated [`Scenario`]), [`run`](mod@run) (the step
+//! loop, action validation and the metrics). The guard is anything that implements [`Guard`];
+//! [`NoGuard`] does nothing and is the baseline. Pure: the caller passes the file's text.
+//! docs/sim.md, "Thermal scenarios", documents the file format, the physics and the metrics.
+
+pub mod physics;
+pub mod run;
+pub mod scenario;
+
+#[cfg(test)]
+mod tests;
+
+pub use run::{run, InvalidAction, RunError, SeriesPoint, ThermalRun, ThermalSummary};
+pub use scenario::{Scenario, ScenarioError};
+
+/// The reference scenario, `scenarios/thermal-reference.toml`: 200 hosts in 4 zones at high
+/// load, one zone losing half its cooling units for 30 minutes.
+pub const REFERENCE_TOML: &str = include_str!("../../../../scenarios/thermal-reference.toml");
+
+/// A thermal guard as the twin drives it: one decision per step from what the sensors show.
+pub trait Guard {
+    /// Name for reports (`seed`, `hottest-first`, `none`, …).
+    fn name(&self) -> String;
+
+    /// The actions to take now. Indices refer to `obs`; the runner validates each action and
+    /// counts and skips the invalid ones.
+    fn decide(&mut self, obs: &::thermal::Observation) -> Vec<::thermal::Action>;
+}
+
+/// The baseline: never acts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoGuard;
+
+impl Guard for NoGuard {
+    fn name(&self) -> String {
+        "none".to_string()
+    }
+
+    fn decide(&mut self, _obs: &::thermal::Observation) -> Vec<::thermal::Action> {
+        Vec::new()
+    }
+}
