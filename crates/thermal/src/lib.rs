@@ -2,7 +2,34 @@
 //! hosts by the cost of powering them down, weighs cost against heat benefit, projects the heat
 //! that must go, powers hosts down in order until the event passes and back up in order. Pure:
 //! no I/O, no clock; the caller passes the time and the readings.
+//!
+//! Reading order: `view` (what the guard sees and returns), `policy` (thresholds and weights),
+//! `detect` (events), `rank` (cost), `benefit` (benefit and cost–benefit), `project` (heat
+//! budget), `choose` (the least-cost covering set), `strategy` (what the twin compares), `audit`
+//! (records), `guard` (the sequencer that composes them). docs/thermal.md describes the model.
 
 pub mod view;
 
+pub mod policy;
+
+pub mod detect;
+
+pub mod rank;
+
+pub mod benefit;
+
+pub mod project;
+
+pub mod choose;
+
+pub mod strategy;
+
+pub mod audit;
+
+pub mod guard;
+
+pub use audit::{AuditRecord, Reason};
+pub use guard::{Guard, ShedHost, ShedStage, StepError, ZonePhase, ZoneStatus};
+pub use policy::{Policy, PolicyError};
+pub use strategy::{Strategy, StrategyError};
 pub use view::{Action, HostView, InstanceView, Observation, PowerState, ZoneView};
