@@ -10,6 +10,7 @@ mod beacon_cmd;
 mod clock;
 mod plan_cmd;
 mod sim_cmd;
+mod thermal_sim;
 mod traces;
 
 use clap::{Parser, Subcommand};

@@ -1,6 +1,7 @@
 //! `hearth sim`: builds a scenario from a workload, runs each requested policy in the twin
 //! (in parallel, one thread per core), prints a table or JSON lines, and writes the time series
-//! and the HTML report when asked.
+//! and the HTML report when asked. With `--scenario FILE` it runs a thermal scenario instead
+//! (`thermal_sim`): each `--guard` strategy against the same site and faults.
 
 use crate::clock::Stopwatch;
 use crate::traces::{self, WorkloadSpec};
@@ -30,24 +31,63 @@ pub enum ScenarioName {
     PlanetlabReference,
 }
 
+/// What `--scenario` names: a built-in consolidation scenario or a thermal scenario file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScenarioArg {
+    /// A named consolidation scenario.
+    Named(ScenarioName),
+    /// A thermal scenario file (TOML, docs/sim.md "Thermal scenarios").
+    File(PathBuf),
+}
+
+impl std::str::FromStr for ScenarioArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ScenarioArg, String> {
+        if let Ok(name) = ScenarioName::from_str(text, false) {
+            return Ok(ScenarioArg::Named(name));
+        }
+        let path = PathBuf::from(text);
+        if path.is_file() {
+            Ok(ScenarioArg::File(path))
+        } else {
+            Err(format!(
+                "`{text}` is neither a named scenario (planetlab-reference) nor a thermal scenario \
+                 file (no such file)"
+            ))
+        }
+    }
+}
+
+/// The strategies `--guard` runs by default.
+pub const DEFAULT_GUARDS: &str = "seed,hottest-first,random,none";
+
+/// The consolidation policies `--policy` runs by default.
+pub const DEFAULT_POLICIES: &str = "npa,dvfs,thr-mmt,iqr-mmt,mad-mmt,lr-mmt,lrr-mmt,heat-max";
+
 /// Arguments of `hearth sim`.
 #[derive(Args, Debug)]
 pub struct SimArgs {
-    /// Workload: `planetlab:DIR`, `bitbrains:DIR` or `synthetic[:SEED]`.
-    #[arg(long, default_value = "synthetic")]
-    workload: WorkloadSpec,
+    /// Workload: `planetlab:DIR`, `bitbrains:DIR` or `synthetic[:SEED]` [default: synthetic].
+    #[arg(long)]
+    workload: Option<WorkloadSpec>,
     /// A named scenario that fixes the fleet and VM types (planetlab-reference is the default
-    /// for PlanetLab workloads).
-    #[arg(long, value_enum)]
-    scenario: Option<ScenarioName>,
+    /// for PlanetLab workloads), or a thermal scenario file (TOML; docs/sim.md), which runs the
+    /// thermal guard strategies of --guard instead of consolidation policies.
+    #[arg(long, value_name = "NAME|FILE")]
+    scenario: Option<ScenarioArg>,
+    /// With a thermal scenario: guard strategies, comma-separated: seed, hottest-first,
+    /// random[:SEED], none [default: seed,hottest-first,random,none].
+    #[arg(long)]
+    guard: Option<String>,
     /// Number of hosts (alternating HP ML110 G4 and G5). Default: 800 for PlanetLab, one per VM
     /// otherwise.
     #[arg(long)]
     hosts: Option<usize>,
-    /// Policies, comma-separated: npa, dvfs, thr-mmt, iqr-mmt, mad-mmt, lr-mmt, lrr-mmt, each
-    /// with an optional parameter (lr-mmt:1.2).
-    #[arg(long, default_value = "npa,dvfs,thr-mmt,iqr-mmt,mad-mmt,lr-mmt,lrr-mmt,heat-max")]
-    policy: String,
+    /// Policies, comma-separated: npa, dvfs, thr-mmt, iqr-mmt, mad-mmt, lr-mmt, lrr-mmt,
+    /// heat-max, each with an optional parameter (lr-mmt:1.2) [default: all eight].
+    #[arg(long)]
+    policy: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -73,12 +113,46 @@ pub struct SimArgs {
     shutdown_s: f64,
 }
 
+impl SimArgs {
+    /// The flags a thermal scenario takes, refusing those it does not.
+    fn thermal_args(&self) -> Result<crate::thermal_sim::ThermalArgs> {
+        let consolidation_only = [
+            ("--policy", self.policy.is_some()),
+            ("--hosts", self.hosts.is_some()),
+            ("--workload", self.workload.is_some()),
+            ("--target-heat-w", self.target_heat_w != 0.0),
+            ("--keep-idle-vms", self.keep_idle_vms),
+            ("--step", self.step != 300.0),
+            ("--boot-s", self.boot_s != 0.0),
+            ("--shutdown-s", self.shutdown_s != 0.0),
+        ];
+        if let Some((flag, _)) = consolidation_only.iter().find(|(_, given)| *given) {
+            bail!(
+                "{flag} applies to consolidation runs; a thermal scenario file sets its own site, \
+                 load and timing (docs/sim.md, \"Thermal scenarios\")"
+            );
+        }
+        Ok(crate::thermal_sim::ThermalArgs {
+            guards: self.guard.clone().unwrap_or_else(|| DEFAULT_GUARDS.to_string()),
+            json: self.format == Format::Json,
+            out: self.out.clone(),
+        })
+    }
+}
+
 fn build_scenario(args: &SimArgs, workload: &sim::workload::Workload) -> Result<Scenario> {
     if !(args.target_heat_w.is_finite() && args.target_heat_w >= 0.0) {
         bail!("--target-heat-w {}: expected a non-negative number of watts", args.target_heat_w);
     }
-    let is_planetlab = matches!(args.workload, WorkloadSpec::PlanetLab(_));
-    let scenario = match (args.scenario, args.hosts) {
+    let is_planetlab = matches!(args.workload, Some(WorkloadSpec::PlanetLab(_)));
+    let named = match &args.scenario {
+        Some(ScenarioArg::Named(name)) => Some(*name),
+        Some(ScenarioArg::File(path)) => {
+            bail!("{}: a thermal scenario runs through thermal_sim", path.display())
+        }
+        None => None,
+    };
+    let scenario = match (named, args.hosts) {
         (Some(ScenarioName::PlanetlabReference), Some(_)) => {
             bail!("--hosts conflicts with --scenario planetlab-reference, which fixes 800 hosts")
         }
@@ -111,8 +185,19 @@ fn progress_bar(multi: &MultiProgress, policy: &PolicySpec, total: u64) -> Progr
 
 /// Runs `hearth sim`.
 pub fn run(args: SimArgs) -> Result<()> {
-    let policies = PolicySpec::parse_list(&args.policy).context("--policy")?;
-    let workload = traces::load(&args.workload)?;
+    if let Some(ScenarioArg::File(path)) = &args.scenario {
+        return crate::thermal_sim::run(path, &args.thermal_args()?);
+    }
+    if args.guard.is_some() {
+        bail!("--guard applies to thermal scenarios: give --scenario FILE");
+    }
+    let policies = PolicySpec::parse_list(args.policy.as_deref().unwrap_or(DEFAULT_POLICIES))
+        .context("--policy")?;
+    let spec = match &args.workload {
+        Some(spec) => spec.clone(),
+        None => "synthetic".parse::<WorkloadSpec>().map_err(anyhow::Error::msg)?,
+    };
+    let workload = traces::load(&spec)?;
     for finding in &workload.findings {
         eprintln!("hearth: note: {finding}");
     }

@@ -263,6 +263,7 @@ fn bad_input_exits_non_zero_with_a_message_that_names_it() {
 }
 
 /// Polls `f` every 100 ms until it returns `Some`, for at most `seconds`.
+#[allow(clippy::disallowed_methods)] // a test's poll interval
 fn within<T>(seconds: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     for _ in 0..seconds * 10 {
         if let Some(value) = f() {

@@ -284,3 +284,73 @@ fn hosts_conflicts_with_the_reference_scenario() {
         &["--hosts", "planetlab-reference"],
     );
 }
+
+// --- Thermal scenarios (`--scenario FILE --guard …`) ---------------------------------------------
+
+/// The shipped reference scenario, from the repository root.
+fn thermal_reference() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios/thermal-reference.toml")
+        .display()
+        .to_string()
+}
+
+/// The contract fields of a thermal run's JSON line (issue: thermal guard, scenario comparison).
+const THERMAL_FIELDS: [&str; 8] = [
+    "guard",
+    "peak_zone_c",
+    "peak_host_c",
+    "seconds_over_limit",
+    "migrated",
+    "stopped",
+    "impact_cost",
+    "energy_kwh",
+];
+
+#[test]
+fn a_thermal_scenario_prints_one_object_per_guard() {
+    let scenario = thermal_reference();
+    let lines = json_lines(&success(&["--scenario", &scenario, "--format", "json"]));
+    let guards: Vec<&str> = lines.iter().map(|l| l["guard"].as_str().unwrap_or("?")).collect();
+    assert_eq!(guards, ["seed", "hottest-first", "random:0", "none"]);
+    for line in &lines {
+        for field in THERMAL_FIELDS {
+            assert!(line.contains_key(field), "{field} missing from {line:?}");
+        }
+        for field in &THERMAL_FIELDS[1..] {
+            assert!(line[*field].as_f64().is_some_and(|v| v >= 0.0), "{field}: {line:?}");
+        }
+    }
+    // The guard keeps every host under its limit; without one they pass it.
+    assert_eq!(lines[0]["seconds_over_limit"], 0.0);
+    assert!(lines[3]["seconds_over_limit"].as_f64().unwrap() > 0.0);
+
+    let tmp = TempDir::new("thermal-out");
+    let out = tmp.0.join("out");
+    let out_arg = out.display().to_string();
+    let table = success(&["--scenario", &scenario, "--guard", "none,seed", "--out", &out_arg]);
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(rows[0].starts_with("guard") && rows[0].contains("zone_s_over"), "{table}");
+    assert!(rows[1].starts_with("none") && rows[2].starts_with("seed"), "{table}");
+    let series = std::fs::read_to_string(out.join("thermal_timeseries.csv")).unwrap();
+    assert_eq!(series.lines().count(), 1 + 2 * 900, "a header and 900 steps per guard");
+    let audit = std::fs::read_to_string(out.join("audit-seed.jsonl")).unwrap();
+    assert!(audit.lines().any(|l| l.contains("power_down")), "{audit}");
+    assert!(audit.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()));
+}
+
+#[test]
+fn thermal_scenario_errors_are_named() {
+    let scenario = thermal_reference();
+    check_error(&["--scenario", &scenario, "--guard", "coolest"], &["--guard coolest", "coolest"]);
+    check_error(
+        &["--scenario", &scenario, "--policy", "npa"],
+        &["--policy applies to consolidation"],
+    );
+    check_error(&["--guard", "seed"], &["--guard applies to thermal scenarios"]);
+    check_error(&["--scenario", "no-such.toml"], &["no-such.toml", "no such file"]);
+    let tmp = TempDir::new("thermal-bad");
+    let bad = tmp.0.join("bad.toml");
+    write(&bad, "duration_s = 60\nstep_s = 10\nsteps = 3\n");
+    check_error(&["--scenario", &bad.display().to_string()], &["bad.toml", "steps"]);
+}

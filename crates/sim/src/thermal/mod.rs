@@ -5,10 +5,13 @@
 //!
 //! Reading order: [`physics`] (the zone-air and host laws, integrated exactly), [`scenario`] (the
 //! TOML scenario file, parsed low and lifted into a validated [`Scenario`]), [`run`](mod@run) (the step
-//! loop, action validation and the metrics). The guard is anything that implements [`Guard`];
-//! [`NoGuard`] does nothing and is the baseline. Pure: the caller passes the file's text.
+//! loop, action validation and the metrics), [`guard`] (the thermal crate's guard, seed 002 and
+//! its naive baselines, built from a strategy name and the scenario's `[guard]` policy). The
+//! guard is anything that implements [`Guard`]; [`NoGuard`] does nothing. Pure: the caller passes
+//! the file's text.
 //! docs/sim.md, "Thermal scenarios", documents the file format, the physics and the metrics.
 
+pub mod guard;
 pub mod physics;
 pub mod run;
 pub mod scenario;
@@ -23,14 +26,24 @@ pub use scenario::{Scenario, ScenarioError};
 /// load, one zone losing half its cooling units for 30 minutes.
 pub const REFERENCE_TOML: &str = include_str!("../../../../scenarios/thermal-reference.toml");
 
+/// The tight variant, `scenarios/thermal-tight.toml`: the same site and failure at about 86 % CPU,
+/// so that a guard must choose what to stop.
+pub const TIGHT_TOML: &str = include_str!("../../../../scenarios/thermal-tight.toml");
+
 /// A thermal guard as the twin drives it: one decision per step from what the sensors show.
 pub trait Guard {
     /// Name for reports (`seed`, `hottest-first`, `none`, …).
     fn name(&self) -> String;
 
     /// The actions to take now. Indices refer to `obs`; the runner validates each action and
-    /// counts and skips the invalid ones.
-    fn decide(&mut self, obs: &::thermal::Observation) -> Vec<::thermal::Action>;
+    /// counts and skips the invalid ones. An error (the guard refuses the observation) ends the
+    /// run with [`RunError::Guard`].
+    fn decide(&mut self, obs: &::thermal::Observation) -> Result<Vec<::thermal::Action>, String>;
+
+    /// The audit records written since the last call (a guard that keeps none returns none).
+    fn drain_audit(&mut self) -> Vec<::thermal::audit::AuditRecord> {
+        Vec::new()
+    }
 }
 
 /// The baseline: never acts.
@@ -42,7 +55,7 @@ impl Guard for NoGuard {
         "none".to_string()
     }
 
-    fn decide(&mut self, _obs: &::thermal::Observation) -> Vec<::thermal::Action> {
-        Vec::new()
+    fn decide(&mut self, _obs: &::thermal::Observation) -> Result<Vec<::thermal::Action>, String> {
+        Ok(Vec::new())
     }
 }

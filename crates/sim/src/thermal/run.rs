@@ -100,6 +100,8 @@ pub struct ThermalRun {
     pub series: Vec<SeriesPoint>,
     /// The first [`MAX_INVALID_KEPT`] refused actions (all are counted in the summary).
     pub invalid: Vec<InvalidAction>,
+    /// The guard's audit records: every event, action and reason, in order.
+    pub audit: Vec<::thermal::audit::AuditRecord>,
 }
 
 /// How many refused actions a run keeps in detail.
@@ -115,6 +117,16 @@ pub enum RunError {
         t_s: f64,
         /// Which zone or host.
         what: String,
+    },
+    /// The guard refused an observation (a defect of the twin or the guard, reported).
+    #[error("t = {t_s} s: guard {guard}: {message}")]
+    Guard {
+        /// Time, s.
+        t_s: f64,
+        /// The guard's name.
+        guard: String,
+        /// Its error.
+        message: String,
     },
 }
 
@@ -232,6 +244,7 @@ pub fn run(scenario: &Scenario, guard: &mut dyn Guard) -> Result<ThermalRun, Run
     let n_steps = ((scenario.duration_s / dt) - EPS).ceil().max(1.0) as usize;
     let mut state = State::new(scenario, guard.name());
     let mut series = Vec::with_capacity(n_steps);
+    let mut audit = Vec::new();
     for k in 0..n_steps {
         let t = k as f64 * dt;
         state.complete_transitions(t);
@@ -244,7 +257,13 @@ pub fn run(scenario: &Scenario, guard: &mut dyn Guard) -> Result<ThermalRun, Run
         let cooling = state.working_cooling(t);
         state.read_sensors(t);
         let observation = state.observe(t, &cooling);
-        for action in guard.decide(&observation) {
+        let actions = guard.decide(&observation).map_err(|message| RunError::Guard {
+            t_s: t,
+            guard: guard.name(),
+            message,
+        })?;
+        audit.extend(guard.drain_audit());
+        for action in actions {
             if let Err(reason) = state.apply(t, &action) {
                 state.summary.invalid_actions += 1;
                 if state.invalid.len() < MAX_INVALID_KEPT {
@@ -255,7 +274,9 @@ pub fn run(scenario: &Scenario, guard: &mut dyn Guard) -> Result<ThermalRun, Run
         let point = state.physics_step(t, dt, &cooling)?;
         series.push(point);
     }
-    Ok(state.finish(n_steps as f64 * dt, series))
+    let mut run = state.finish(n_steps as f64 * dt, series);
+    run.audit = audit;
+    Ok(run)
 }
 
 impl<'a> State<'a> {
@@ -776,7 +797,7 @@ impl<'a> State<'a> {
         self.summary.stopped_at_end =
             self.placement.iter().filter(|p| **p == Placement::Stopped).count() as u64;
         self.summary.simulated_s = end_s;
-        ThermalRun { summary: self.summary, series, invalid: self.invalid }
+        ThermalRun { summary: self.summary, series, invalid: self.invalid, audit: Vec::new() }
     }
 }
 
