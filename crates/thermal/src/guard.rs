@@ -605,22 +605,14 @@ impl Guard {
                     }
                     true
                 }
-                Op::Stop => {
-                    if inst.host.is_none() {
+                Op::Stop | Op::Start => {
+                    // Done once the instance is off a host (stop) or on one (start).
+                    let stopping = matches!(p.op, Op::Stop);
+                    if inst.host.is_none() == stopping {
                         return false;
                     }
                     if age > timeout {
-                        lost.push((idx, "stop".to_string()));
-                        return false;
-                    }
-                    true
-                }
-                Op::Start => {
-                    if inst.host.is_some() {
-                        return false;
-                    }
-                    if age > timeout {
-                        lost.push((idx, "start".to_string()));
+                        lost.push((idx, if stopping { "stop" } else { "start" }.to_string()));
                         return false;
                     }
                     true
