@@ -77,7 +77,7 @@ pub struct SimArgs {
     #[arg(long, value_name = "NAME|FILE")]
     scenario: Option<ScenarioArg>,
     /// With a thermal scenario: guard strategies, comma-separated: seed, hottest-first,
-    /// random[:SEED], none [default: seed,hottest-first,random,none].
+    /// `random[:SEED]`, none [default: seed,hottest-first,random,none].
     #[arg(long)]
     guard: Option<String>,
     /// Number of hosts (alternating HP ML110 G4 and G5). Default: 800 for PlanetLab, one per VM
