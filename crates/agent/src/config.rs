@@ -136,46 +136,14 @@ fn toml_message(
     out + ": " + message
 }
 
-/// 1-based line and column (in characters) of byte offset `offset` in `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |idx| idx + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
-/// Deserializes `text` into `T`, turning serde's error into one that names the key.
+/// Deserializes `text` into `T`, turning serde's error into one that names the key
+/// ([`model::toml_text`]).
 fn from_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
-    let deserializer = toml::Deserializer::new(text);
-    serde_path_to_error::deserialize(deserializer).map_err(|err| {
-        let at = err.path().to_string();
-        let inner = err.into_inner();
-        let message = inner.message().trim().replace('\n', ": ");
-        let parent = if at == "." || at == "?" { None } else { Some(at) };
-        // serde reports a missing key at its table, so name the key itself and give no line (the
-        // span would be the whole table).
-        if let Some(name) = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split_once('`'))
-            .map(|(name, _)| name)
-        {
-            let key = match parent {
-                Some(parent) => format!("{parent}.{name}"),
-                None => name.to_string(),
-            };
-            return ConfigError::Toml {
-                path: path.to_path_buf(),
-                location: None,
-                key: Some(key),
-                message: "missing; it is required".to_string(),
-            };
-        }
-        ConfigError::Toml {
-            path: path.to_path_buf(),
-            location: inner.span().map(|span| line_column(text, span.start)),
-            key: parent,
-            message,
-        }
+    model::toml_text::from_toml(text).map_err(|err| ConfigError::Toml {
+        path: path.to_path_buf(),
+        location: err.location,
+        key: err.key,
+        message: err.message,
     })
 }
 

@@ -190,7 +190,7 @@ fn parse_fleet(text: &str, syntax: Syntax) -> Result<FleetSpec, ParseError> {
             serde_path_to_error::deserialize(deserializer).map_err(|err| {
                 let inner = err.inner();
                 ParseError {
-                    at: inner.span().map(|span| line_column(text, span.start)),
+                    at: inner.span().map(|span| model::toml_text::line_column(text, span.start)),
                     field: field_path(err.path()),
                     // toml's messages may span lines ("invalid array\nexpected `]`").
                     message: inner.message().trim().lines().collect::<Vec<_>>().join("; "),
@@ -213,14 +213,6 @@ fn parse_fleet(text: &str, syntax: Syntax) -> Result<FleetSpec, ParseError> {
             Ok(spec)
         }
     }
-}
-
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -604,14 +596,6 @@ mod tests {
         assert_eq!(Syntax::of(Path::new("a.json"), "resources = []"), Syntax::Json);
         assert_eq!(Syntax::of(Path::new("/dev/stdin"), "  \n{\"hosts\": []}"), Syntax::Json);
         assert_eq!(Syntax::of(Path::new("fleet.txt"), "resources = [\"cpu\"]"), Syntax::Toml);
-    }
-
-    #[test]
-    fn line_column_counts_characters_from_one() {
-        let text = "ab\ncé d\n";
-        assert_eq!(line_column(text, 0), (1, 1));
-        assert_eq!(line_column(text, 3), (2, 1));
-        assert_eq!(line_column(text, 7), (2, 4), "é is two bytes but one column");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Plain data and units that every hearth part shares: resource quantities with their units in
 //! the type, power curves, host and instance specifications, and the seeded pseudo-random
-//! generator every part draws from.
+//! generator every part draws from, and the TOML reading with key-naming errors that every
+//! configuration and scenario file goes through.
 //!
 //! This crate does no I/O, reads no clock and spawns nothing; it is the vocabulary that the
 //! decision crates (heat, thermal, pool, beacon) and the simulator speak.
@@ -8,6 +9,7 @@
 pub mod host;
 pub mod power;
 pub mod rand;
+pub mod toml_text;
 pub mod units;
 
 pub use host::{HostType, InstanceType};

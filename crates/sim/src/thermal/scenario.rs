@@ -288,50 +288,14 @@ fn toml_message(
     out + ": " + message
 }
 
-/// 1-based line and column (in characters) of byte offset `offset` in `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut end = offset.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let before = &text[..end];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |idx| idx + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
-/// Deserializes `text`, turning serde's error into one that names the key.
+/// Deserializes `text`, turning serde's error into one that names the key
+/// ([`model::toml_text`]).
 fn from_toml<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, ScenarioError> {
-    let deserializer = toml::Deserializer::new(text);
-    serde_path_to_error::deserialize(deserializer).map_err(|err| {
-        let at = err.path().to_string();
-        let inner = err.into_inner();
-        let message = inner.message().trim().replace('\n', ": ");
-        let parent = if at == "." || at == "?" { None } else { Some(at) };
-        // serde reports a missing key at its table: name the key itself, and give no line (the
-        // span would be the whole table).
-        if let Some(name) = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split_once('`'))
-            .map(|(name, _)| name)
-        {
-            let key = match parent {
-                Some(parent) => format!("{parent}.{name}"),
-                None => name.to_string(),
-            };
-            return ScenarioError::Toml {
-                file: file.to_string(),
-                location: None,
-                key: Some(key),
-                message: "missing; it is required".to_string(),
-            };
-        }
-        ScenarioError::Toml {
-            file: file.to_string(),
-            location: inner.span().map(|span| line_column(text, span.start)),
-            key: parent,
-            message,
-        }
+    model::toml_text::from_toml(text).map_err(|err| ScenarioError::Toml {
+        file: file.to_string(),
+        location: err.location,
+        key: err.key,
+        message: err.message,
     })
 }
 
