@@ -982,25 +982,30 @@ impl Guard {
             && !z.step.is_empty()
             && z.step.iter().all(|h| self.tasks.get(h).is_none_or(|t| t.stage == Stage::Off));
         if done {
-            let until = now + self.policy.settle_s;
             let temp = self.detector.as_ref().and_then(|d| d.reading(zone).temp_c());
             let z = &mut self.zones[zone];
-            z.step.clear();
             z.issued_in_step = 0;
-            z.settle_until_s = Some(until);
             z.last_settled_c = temp;
-            let text = format!(
-                "step done in zone {}: its hosts are off; settle until {until:.0} s",
-                obs.zones[zone].id
-            );
-            self.log(
-                obs,
-                Rec { zone: Some(zone), ..Rec::default() },
-                None,
-                Reason::StepDone { settle_until_s: until },
-                text,
-            );
+            self.settle(obs, zone, now, "step done", ": its hosts are off");
         }
+    }
+
+    /// Ends `zone`'s step: clears it, starts the settle wait and records it as
+    /// "`what` in zone Z`detail`; settle until T s".
+    fn settle(&mut self, obs: &Observation, zone: usize, now: f64, what: &str, detail: &str) {
+        let until = now + self.policy.settle_s;
+        let z = &mut self.zones[zone];
+        z.step.clear();
+        z.settle_until_s = Some(until);
+        let text =
+            format!("{what} in zone {}{detail}; settle until {until:.0} s", obs.zones[zone].id);
+        self.log(
+            obs,
+            Rec { zone: Some(zone), ..Rec::default() },
+            None,
+            Reason::StepDone { settle_until_s: until },
+            text,
+        );
     }
 
     fn wait_settle(&mut self, zone: usize, now_s: f64, temp: Option<f64>) {
@@ -1417,21 +1422,7 @@ impl Guard {
                 !matches!(self.tasks.get(h).map(|t| t.stage), Some(Stage::PoweringUp { .. }))
             })
         {
-            let until = now + self.policy.settle_s;
-            let z = &mut self.zones[zone];
-            z.step.clear();
-            z.settle_until_s = Some(until);
-            let text = format!(
-                "power-up step done in zone {}; settle until {until:.0} s",
-                obs.zones[zone].id
-            );
-            self.log(
-                obs,
-                Rec { zone: Some(zone), ..Rec::default() },
-                None,
-                Reason::StepDone { settle_until_s: until },
-                text,
-            );
+            self.settle(obs, zone, now, "power-up step done", "");
         }
         if !self.tasks.values().any(|t| t.zone == zone) {
             self.zones[zone].phase = ZonePhase::Normal;
