@@ -443,6 +443,17 @@ pub enum AlphaOrigin {
     Controller,
 }
 
+impl AlphaOrigin {
+    /// Where α comes from: the controller while it overrides, else the configured source.
+    fn of(configured: &AlphaSource, overridden: bool) -> AlphaOrigin {
+        match configured {
+            _ if overridden => AlphaOrigin::Controller,
+            AlphaSource::Fixed(_) => AlphaOrigin::Fixed,
+            AlphaSource::Schedule(_) => AlphaOrigin::Schedule,
+        }
+    }
+}
+
 /// The agent's figures, as the status endpoint shows them. Figures are `None` until the first
 /// sample.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -625,10 +636,7 @@ impl Core {
             power: law.heartbeat_hz(Mode::Power),
             blended: law.node_heartbeat_hz(),
         };
-        let alpha_origin = match law.alpha() {
-            AlphaSource::Fixed(_) => AlphaOrigin::Fixed,
-            AlphaSource::Schedule(_) => AlphaOrigin::Schedule,
-        };
+        let alpha_origin = AlphaOrigin::of(law.alpha(), false);
         let status = AgentStatus {
             node_id: params.node,
             receivers: params.receivers,
@@ -792,14 +800,7 @@ impl Core {
         }
         self.status.alpha_override_remaining_s =
             self.alpha_override.map(|(_, until)| until.saturating_sub(now.mono).as_secs_f64());
-        if self.alpha_override.is_some() {
-            self.status.alpha_origin = AlphaOrigin::Controller;
-        } else {
-            self.status.alpha_origin = match self.law.alpha() {
-                AlphaSource::Fixed(_) => AlphaOrigin::Fixed,
-                AlphaSource::Schedule(_) => AlphaOrigin::Schedule,
-            };
-        }
+        self.status.alpha_origin = AlphaOrigin::of(self.law.alpha(), self.alpha_override.is_some());
         let status = &mut self.status;
         status.ra = Some(figures.ra);
         status.penalty = Some(figures.penalty);
