@@ -59,6 +59,10 @@ impl std::str::FromStr for ScenarioArg {
     }
 }
 
+/// `--step`'s default, seconds: the PlanetLab traces' sampling interval, which the reference
+/// scenario fixes; a flag still at it counts as not given.
+pub const DEFAULT_STEP_S: f64 = 300.0;
+
 /// The strategies `--guard` runs by default.
 pub const DEFAULT_GUARDS: &str = "seed,hottest-first,random,none";
 
@@ -95,7 +99,7 @@ pub struct SimArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Seconds between two scheduling decisions.
-    #[arg(long, default_value_t = 300.0)]
+    #[arg(long, default_value_t = DEFAULT_STEP_S)]
     step: f64,
     /// Target minimum heat rate of every host, watts: heat from a host counts as harvested
     /// while its power is at least this. 0 counts all heat as harvested, whatever the
@@ -122,7 +126,7 @@ impl SimArgs {
             ("--workload", self.workload.is_some()),
             ("--target-heat-w", self.target_heat_w != 0.0),
             ("--keep-idle-vms", self.keep_idle_vms),
-            ("--step", self.step != 300.0),
+            ("--step", self.step != DEFAULT_STEP_S),
             ("--boot-s", self.boot_s != 0.0),
             ("--shutdown-s", self.shutdown_s != 0.0),
         ];
@@ -157,7 +161,7 @@ fn build_scenario(args: &SimArgs, workload: &sim::workload::Workload) -> Result<
             bail!("--hosts conflicts with --scenario planetlab-reference, which fixes 800 hosts")
         }
         (Some(ScenarioName::PlanetlabReference), None) => {
-            if args.step != 300.0 {
+            if args.step != DEFAULT_STEP_S {
                 bail!(
                     "--step conflicts with --scenario planetlab-reference, which fixes 300 s steps"
                 );
