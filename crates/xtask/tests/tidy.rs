@@ -364,14 +364,20 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
     // guard): decision crates are libraries of the twin, never the other way round.
     ("sim", &["model", "heat", "thermal"]),
     ("store", &["model"]),
-    // The simulated driver adapts the twin.
-    ("drivers", &["sim"]),
+    // The simulated site adapts the twin's physics and the model's power curves.
+    ("drivers", &["sim", "model"]),
     ("controller", &["model", "beacon", "heat", "thermal", "pool", "drivers", "store"]),
-    ("api", &["controller"]),
+    // The API reads the controller's shared state and the store's record types.
+    ("api", &["controller", "store"]),
     ("agent", &["model", "beacon", "drivers"]),
     // `model`: hearth reads model types for CLI/config; `heat`: `hearth plan` plans one fleet
-    // file without a controller; `beacon`: the controller's receiver and key types at startup.
-    ("hearth", &["api", "agent", "controller", "sim", "model", "heat", "beacon"]),
+    // file without a controller; `beacon`: the controller's receiver and key types at startup;
+    // `drivers` and `store`: `hearth controller` and `hearth demo` wire the loop's drivers and
+    // open its store.
+    (
+        "hearth",
+        &["api", "agent", "controller", "sim", "model", "heat", "beacon", "drivers", "store"],
+    ),
     ("xtask", &[]),
 ];
 
