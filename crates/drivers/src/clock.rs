@@ -1,10 +1,11 @@
 //! Time for the drivers: the [`Clock`] trait that everything waits and measures through, the
-//! real [`SystemClock`] and the [`ManualClock`] tests drive. clippy.toml forbids
-//! `Instant::now` and `thread::sleep` everywhere else, so this module is the only place in the
-//! crate that reads the monotonic clock or blocks a thread on time.
+//! real [`SystemClock`], the wall-clock [`UnixClock`] that processes sharing a simulated site's
+//! state file agree on, and the [`ManualClock`] tests drive. clippy.toml forbids
+//! `Instant::now`, `SystemTime::now` and `thread::sleep` everywhere else, so this module is the
+//! only place in the crate that reads a clock or blocks a thread on time.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A monotonic clock that can also wait.
 pub trait Clock: Send + Sync {
@@ -56,6 +57,26 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall clock: time since the Unix epoch, and real sleeps. Unlike [`SystemClock`] its
+/// origin is the same in every process, so a simulated site's state file written by one
+/// process keeps its time in the next (`crate::site`). Not monotonic: a clock step shows; the
+/// site never lets its own time go back.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UnixClock;
+
+impl Clock for UnixClock {
+    #[allow(clippy::disallowed_methods)] // the sanctioned wall-clock read
+    fn now(&self) -> Duration {
+        // A system clock set before 1970 reads as the epoch.
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO)
+    }
+
+    #[allow(clippy::disallowed_methods)] // the sanctioned sleep, as for SystemClock
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration)
+    }
+}
+
 /// A clock that moves only when told: [`ManualClock::advance`], or [`Clock::sleep`], which
 /// advances it by the slept duration and returns at once. Shared between threads, every sleeper
 /// moves the one time forward.
@@ -98,6 +119,12 @@ mod tests {
         clock.advance(Duration::from_secs(2));
         clock.sleep(Duration::from_millis(500));
         assert_eq!(clock.now(), Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn unix_clock_reads_time_since_the_epoch() {
+        // 2020-01-01 in seconds: any sane test machine is past it.
+        assert!(UnixClock.now() > Duration::from_secs(1_577_836_800));
     }
 
     #[test]

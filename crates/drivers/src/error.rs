@@ -136,6 +136,38 @@ pub enum DriverError {
         /// The operation.
         op: OperationId,
     },
+    /// The compute driver has no instance by this name.
+    #[error("instance {instance}: not known to this driver")]
+    UnknownInstance {
+        /// The instance.
+        instance: String,
+    },
+    /// The compute driver has no operation by this ID: never submitted, or forgotten.
+    #[error("operation {op_id}: not known to this driver (never submitted)")]
+    UnknownComputeOp {
+        /// The caller's operation ID.
+        op_id: String,
+    },
+    /// An operation ID was submitted again with a different operation.
+    #[error("operation {op_id}: already submitted as {existing}; refusing {requested} under the same ID")]
+    OperationConflict {
+        /// The caller's operation ID.
+        op_id: String,
+        /// What the ID names already.
+        existing: String,
+        /// What was asked now.
+        requested: String,
+    },
+    /// The compute backend refused an operation (no room, wrong state, not movable).
+    #[error("{operation}: refused by {backend}: {reason}")]
+    Refused {
+        /// The operation, as its Display names it.
+        operation: String,
+        /// The backend (`simulated`, a libvirt URI, an engine address).
+        backend: String,
+        /// Why.
+        reason: String,
+    },
     /// A [`crate::PowerLimiter`] had no free slot within its wait.
     #[error(
         "host {host}: {operation} refused: {limit} power change(s) already in flight \

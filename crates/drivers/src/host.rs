@@ -4,7 +4,10 @@ use std::fmt;
 
 /// A host's id, as the fleet configuration names it (`"rack1-h07"`). Drivers key their hosts,
 /// BMCs and operations by it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct HostId(String);
 
 impl HostId {

@@ -4,7 +4,8 @@
 //! Reading order: [`host`] (the names every call carries), [`error`] (one error type, every
 //! message naming the host and, for a BMC, its address), [`clock`] (the only clock reader),
 //! [`power`] (the trait and the verified power change), [`sensors`], [`limiter`] (the cap on
-//! simultaneous power changes), then the implementations [`simulated`] and [`ipmi`].
+//! simultaneous power changes), then the implementations [`simulated`], [`site`] (a whole
+//! simulated data center behind all three traits) and [`ipmi`].
 //!
 //! Drivers are keyed by host: one driver object serves a whole fleet (the IPMI driver is a
 //! registry of BMCs), so one [`PowerLimiter`] around it caps power changes fleet-wide. The API is
@@ -37,15 +38,24 @@ pub mod power;
 
 pub mod sensors;
 
+pub mod compute;
+
+pub mod facility;
+
 pub mod limiter;
 
 pub mod simulated;
 
+pub mod site;
+
 pub mod ipmi;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, UnixClock};
+pub use compute::{Compute, ComputeOp, InstanceInfo, InstanceState, MoveCapabilities, MoveKind};
 pub use error::DriverError;
+pub use facility::{Cooling, Facility};
 pub use host::HostId;
 pub use limiter::PowerLimiter;
 pub use power::{change_power, OpStatus, OperationId, Power, PowerOp, PowerState, Wait};
 pub use sensors::{PowerDraw, SensorValue, Sensors, Temperature};
+pub use site::{Site, SiteError, SiteSnapshot, SiteSpec};

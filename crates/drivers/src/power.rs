@@ -11,7 +11,8 @@ use crate::error::DriverError;
 use crate::host::HostId;
 
 /// A host's power state as its BMC reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PowerState {
     /// Powered on.
     On,

@@ -17,6 +17,21 @@ pub struct TomlError {
     pub message: String,
 }
 
+impl std::fmt::Display for TomlError {
+    /// `line 3, column 5: key `heat.headroom`: invalid type …`, leaving out what is unknown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some((line, column)) = self.location {
+            write!(f, "line {line}, column {column}: ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "key `{key}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TomlError {}
+
 /// Deserializes `text` into `T`. A missing required key is reported as that key, `missing; it
 /// is required`, with no position; every other error with the key at which it occurred and the
 /// position of its span. Multi-line parser messages are joined with `: `.
