@@ -976,6 +976,28 @@ pub enum Measure {
     Host(Box<Sampler>),
     /// Fixed figures (`--fake-load`).
     Fake(FakeLoad),
+    /// Figures another part of the process sets (`hearth demo`: the simulated host's load).
+    Shared(SharedLoad),
+}
+
+/// A load another thread sets and the agent reads at every sample (the demo's simulated hosts).
+#[derive(Clone, Debug)]
+pub struct SharedLoad(Arc<Mutex<FakeLoad>>);
+
+impl SharedLoad {
+    /// Starts at `load`.
+    pub fn new(load: FakeLoad) -> SharedLoad {
+        SharedLoad(Arc::new(Mutex::new(load)))
+    }
+
+    /// Replaces the figures.
+    pub fn set(&self, load: FakeLoad) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = load;
+    }
+
+    fn get(&self) -> FakeLoad {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Measure {
@@ -995,7 +1017,7 @@ impl Measure {
     pub fn source(&self) -> Source {
         match self {
             Measure::Host(_) => Source::Host,
-            Measure::Fake(_) => Source::FakeLoad,
+            Measure::Fake(_) | Measure::Shared(_) => Source::FakeLoad,
         }
     }
 
@@ -1004,6 +1026,7 @@ impl Measure {
         match self {
             Measure::Host(sampler) => sampler.sample(now),
             Measure::Fake(fake) => fake.reading(),
+            Measure::Shared(load) => load.get().reading(),
         }
     }
 }
@@ -1030,16 +1053,18 @@ impl CapacitySource {
 }
 
 /// Choices the config file does not hold.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// The capacity in CP messages.
     pub capacity: CapacitySource,
+    /// A load set by the embedding process, instead of the config's source.
+    pub load: Option<SharedLoad>,
 }
 
 impl Default for Options {
-    /// Capacity in logical CPUs.
+    /// Capacity in logical CPUs; the config's load source.
     fn default() -> Options {
-        Options { capacity: CapacitySource::LogicalCpus }
+        Options { capacity: CapacitySource::LogicalCpus, load: None }
     }
 }
 
@@ -1074,13 +1099,16 @@ impl Agent {
             many => Topology::Many(many.to_vec()),
         };
         let sender = Sender::new(&topology)?;
-        let measure = Measure::from_config(config);
+        let measure = match options.load {
+            Some(load) => Measure::Shared(load),
+            None => Measure::from_config(config),
+        };
         let clock = Clock::start();
         let start = clock.now();
         let first_sample = match measure {
             // A rate needs two reads: the priming read at start, the first sample one interval on.
             Measure::Host(_) => config.sample_interval,
-            Measure::Fake(_) => Duration::ZERO,
+            Measure::Fake(_) | Measure::Shared(_) => Duration::ZERO,
         };
         let params = CoreParams {
             node: NodeId(config.node_id),
@@ -1130,6 +1158,7 @@ impl Agent {
                 }
             }
             Measure::Host(_) => line += "; measuring this host",
+            Measure::Shared(_) => line += "; load set by the embedding process",
         }
         line
     }

@@ -26,6 +26,23 @@ impl Clock {
     }
 }
 
+/// A stopwatch for measuring how long work took (the cycle-duration metric), never for deciding.
+#[derive(Clone, Copy, Debug)]
+pub struct Stopwatch(Instant);
+
+impl Stopwatch {
+    /// Starts it.
+    #[allow(clippy::disallowed_methods)] // the sanctioned clock module
+    pub fn start() -> Stopwatch {
+        Stopwatch(Instant::now())
+    }
+
+    /// Seconds since start.
+    pub fn seconds(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,24 @@
-//! hearth's controller. Today it is the receiving side of the beacon layer (issue 4): a receive
-//! thread that verifies beacons, feeds the seed-003 receiver (queues, rate estimates, count
-//! lists, lost nodes) and keeps the rejection counters; status snapshots and lock-free target
-//! selection for the API. Later issues grow it into observe → estimate → plan → act → verify.
+//! hearth's controller: the receiving side of the beacon layer, and the control loop that turns
+//! the decision crates into a running product: observe → decide → act → verify, journaled in
+//! the store so a crash at any point resumes or rolls back.
 //!
-//! Read [`beacons`] first; [`clock`] is the only module that reads the clock.
+//! Reading order: [`topology`] (what the controller knows of its site), [`observe`] (one read
+//! through the drivers), [`decide`] (estimate, heat plan, thermal override, limits; no I/O),
+//! [`step`] (the action vocabulary), [`execute`] (the only code that acts, and the journal),
+//! [`service`] (the loop, recovery, totals), [`shared`] (what the API reads and the commands it
+//! gives), [`metrics`], [`policy`]. [`beacons`] is the beacon receiver; [`clock`] reads the
+//! clock for it.
 
 pub mod beacons;
 pub mod clock;
+pub mod decide;
+pub mod execute;
+pub mod metrics;
+pub mod observe;
+pub mod policy;
+pub mod service;
+pub mod shared;
+pub mod step;
+pub mod topology;
 
 pub use beacon::{Mode, NodeId};
