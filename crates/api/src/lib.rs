@@ -1,7 +1,14 @@
-//! hearth's HTTP API: `fn app(state) -> Router` over the controller's state, and the JSON shapes
-//! it answers with. Only this crate knows HTTP.
+//! hearth's HTTP API: the controller's API and dashboard ([`controller_app`]), the beacon
+//! routes ([`app`]) and the agent's status route ([`agent`]), with the JSON shapes they answer
+//! with. Only this crate knows HTTP.
 //!
-//! Routes:
+//! Reading order: [`auth`] (bearer tokens, which requests need one), [`control`] (the
+//! controller's `/api/v1` routes, `/metrics`, the dashboard; the route table the OpenAPI
+//! document is tested against), then the beacon routes below, then [`agent`]. The OpenAPI
+//! document (`openapi.json`) and the dashboard (`dashboard.html`) are files beside the code,
+//! compiled in.
+//!
+//! Beacon routes ([`app`]; also mounted by [`controller_app`] when it is given beacons):
 //! - `GET /v1/beacons/nodes` → [`controller::beacons::Snapshot`]: every node's estimated
 //!   availability, beacon rate, last seen, lost flag, and the rejected-beacon counters.
 //! - `GET /v1/beacons/select?mode=balance|power` → `{"node_id": N}` (lock-free, from the
@@ -12,11 +19,13 @@
 //! - `GET /v1/beacons/alpha` → [`controller::beacons::AlphaOverride`]; `PUT` with
 //!   `{"alpha": A, "for_s": S}` (`for_s` optional: until released) sets α for every agent;
 //!   `DELETE` releases it (agents return to their schedules). A bad body is a 400 naming the
-//!   field.
+//!   field. Under [`controller_app`], `PUT` and `DELETE` need the bearer token.
 //!
 //! A bad query (unknown mode, a requirement that is not a number) is a 400 naming the parameter.
 
 pub mod agent;
+pub mod auth;
+pub mod control;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -28,6 +37,9 @@ use controller::beacons::BeaconState;
 use controller::{Mode, NodeId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+pub use auth::{Auth, AuthError};
+pub use control::{api_routes, controller_app};
 
 /// The router over a running beacon service.
 pub fn app(state: Arc<BeaconState>) -> Router {
