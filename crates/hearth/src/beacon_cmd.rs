@@ -22,6 +22,31 @@ pub struct ControllerArgs {
     /// Cluster key file (`key_id hex_key` lines).
     #[arg(long, value_name = "PATH")]
     key_file: Option<PathBuf>,
+    /// Run the control loop with its store (DIR/hearth.db) here. Without it the controller only
+    /// receives beacons.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The simulated site to drive (a site spec, TOML; its state lives in DIR/site.json, created
+    /// on the first start and reopened after). Needs --data-dir.
+    #[arg(long, value_name = "FILE", requires = "data_dir")]
+    site: Option<PathBuf>,
+    /// How the loop acts: observe (plans, never acts), approve (plans wait for an operator's
+    /// POST /api/v1/plans/ID/approve) or auto.
+    #[arg(long, default_value = "observe", value_name = "MODE")]
+    mode: controller::shared::Mode,
+    /// Seconds (of the site's time) between cycles.
+    #[arg(long, default_value_t = 60.0, value_name = "S")]
+    interval_s: f64,
+    /// API bearer tokens, one per line (default: DIR/api.token, generated on first start).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// A policy file (TOML: `[heat]`, `[limits]`, `[thermal]`; docs/controller.md), stored as a
+    /// new policy version when it differs from the one in force.
+    #[arg(long, value_name = "FILE", requires = "data_dir")]
+    policy: Option<PathBuf>,
+    /// Stop after this many cycles (scripts and tests); the journal is replayed first.
+    #[arg(long, value_name = "N")]
+    cycles: Option<u64>,
 }
 
 fn controller_config(args: &ControllerArgs) -> Result<agent::config::ControllerConfig> {
@@ -87,6 +112,16 @@ pub fn controller(args: ControllerArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let api_addr = config.api;
+    if let Some(data_dir) = &args.data_dir {
+        let result = crate::controller_loop::run(
+            &args_loop(&args, data_dir),
+            &runtime,
+            state.clone(),
+            api_addr,
+        );
+        state.stop();
+        return result;
+    }
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(api_addr)
             .await
@@ -106,6 +141,21 @@ pub fn controller(args: ControllerArgs) -> Result<()> {
         state.stop();
         Ok(())
     })
+}
+
+fn args_loop(
+    args: &ControllerArgs,
+    data_dir: &std::path::Path,
+) -> crate::controller_loop::LoopArgs {
+    crate::controller_loop::LoopArgs {
+        data_dir: data_dir.to_path_buf(),
+        site: args.site.clone(),
+        mode: args.mode,
+        interval_s: args.interval_s,
+        token_file: args.token_file.clone(),
+        policy: args.policy.clone(),
+        cycles: args.cycles,
+    }
 }
 
 /// Output formats of `hearth status`.

@@ -8,6 +8,9 @@
 mod agent_cmd;
 mod beacon_cmd;
 mod clock;
+mod controller_loop;
+mod demo_cmd;
+mod loop_cmd;
 mod plan_cmd;
 mod sim_cmd;
 mod thermal_sim;
@@ -38,6 +41,9 @@ enum Command {
     Select(beacon_cmd::SelectArgs),
     /// Show, set or release the α a running controller sets for every agent (seed 003, FIG. 15).
     Alpha(beacon_cmd::AlphaArgs),
+    /// Run the whole product on embedded defaults: controller, store, a simulated site with
+    /// real agents and beacons, the API and dashboard, and a scripted cooling failure.
+    Demo(demo_cmd::DemoArgs),
     /// Plan one arrangement of a fleet: as many hosts as possible at their target heat rate.
     Plan(plan_cmd::PlanArgs),
 }
@@ -52,6 +58,7 @@ fn main() -> ExitCode {
         Command::Select(args) => beacon_cmd::select(args),
         Command::Alpha(args) => beacon_cmd::alpha(args),
         Command::Plan(args) => plan_cmd::run(args),
+        Command::Demo(args) => demo_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
