@@ -25,6 +25,9 @@ use store::{AuditRow, NewPlan, PlanStatus, Sample, Store};
 use thermal::guard::{Guard, ZonePhase};
 use thermal::Strategy;
 
+/// Cycles between inventory snapshots in the store when nothing was acted on.
+const INVENTORY_EVERY: u64 = 10;
+
 /// Points kept in the view's time series.
 const SERIES_POINTS: usize = 720;
 
@@ -422,8 +425,12 @@ impl Controller {
         }
         // Act: this plan in auto mode, and any plan an operator approved.
         let approved = self.shared.store().plans_with_status(&[PlanStatus::Approved])?;
+        let acted = !approved.is_empty();
         for plan in approved {
             self.apply(plan.id, &plan.body)?;
+        }
+        if acted || self.totals.cycles.is_multiple_of(INVENTORY_EVERY) {
+            self.record_inventory(&observed, now_ms)?;
         }
         self.totals.cycles += 1;
         self.shared.metrics.cycles.inc();
@@ -505,6 +512,42 @@ impl Controller {
             }
         }
         self.last_host = now;
+    }
+
+    /// Stores the observed inventory: hosts with their power state, instances where they are.
+    fn record_inventory(&self, observed: &Observed, at_ms: i64) -> Result<(), ControllerError> {
+        let topology = &self.topology;
+        let inventory = store::Inventory {
+            hosts: topology
+                .hosts
+                .iter()
+                .enumerate()
+                .map(|(h, host)| store::HostRow {
+                    id: host.id.to_string(),
+                    zone: topology.zones[host.zone].id.clone(),
+                    rack: host.rack.clone(),
+                    host_type: host.model.clone(),
+                    cpu: host.cpus,
+                    memory_mib: host.memory_mib,
+                    management: host.management,
+                    power: observed.hosts[h].power.to_string(),
+                    driver: "configured".into(),
+                })
+                .collect(),
+            instances: observed
+                .instances
+                .iter()
+                .map(|inst| store::InstanceRow {
+                    id: inst.info.id.clone(),
+                    host: Some(inst.info.host.to_string()),
+                    cpu: inst.info.cpus,
+                    memory_mib: inst.info.memory_mib,
+                    state: inst.info.state.to_string(),
+                })
+                .collect(),
+        };
+        self.shared.store().put_inventory(&inventory, at_ms)?;
+        Ok(())
     }
 
     fn samples(&self, heat: &crate::decide::HeatStatus, observed: &Observed) -> Vec<Sample> {

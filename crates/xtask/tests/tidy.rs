@@ -531,13 +531,13 @@ fn runs_by_default(manifest: &str, extra_bins: usize) -> bool {
 
 #[test]
 fn the_readme_command_finds_its_binary() {
-    // README line 1: `cargo run --release -p hearth -- sim`. With a second binary in
+    // README line 1: `cargo run --release -p hearth -- demo`. With a second binary in
     // src/bin (the test relay), cargo needs `default-run` or the newcomer's command fails.
     let root = repo_root();
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     assert!(
-        readme.lines().take(4).any(|l| l.contains("cargo run --release -p hearth -- sim")),
-        "README's first lines no longer run the twin; update this test with them"
+        readme.lines().take(4).any(|l| l.contains("cargo run --release -p hearth -- demo")),
+        "README's first lines no longer run the demo; update this test with them"
     );
     let manifest =
         std::fs::read_to_string(root.join("crates/hearth/Cargo.toml")).expect("hearth manifest");

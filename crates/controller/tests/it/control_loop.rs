@@ -273,3 +273,25 @@ fn recovery_polls_a_move_the_driver_already_has_instead_of_moving_twice() {
     assert_eq!(latest.phase, Phase::Done);
     assert_eq!(store.latest_plan().unwrap().unwrap().status, PlanStatus::Applied);
 }
+
+#[test]
+fn the_store_keeps_the_inventory_as_observed_after_acting() {
+    let rig = Rig::new();
+    let mut controller = rig.controller(Mode::Auto, Store::open_in_memory().unwrap());
+    controller.cycle().unwrap();
+    let shared = controller.shared();
+    let inventory = shared.store().inventory().unwrap();
+    assert_eq!(inventory.hosts.len(), 3);
+    let vm3 = inventory.instances.iter().find(|i| i.id == "vm3").unwrap();
+    // Recorded in the cycle's observe (before acting): vm3 on h2; the next snapshot moves it.
+    assert_eq!(vm3.host.as_deref(), Some("h2"));
+    controller.cycle().unwrap(); // nothing acted: the 10-cycle cadence is not due
+    for _ in 0..9 {
+        controller.cycle().unwrap();
+    }
+    let inventory = shared.store().inventory().unwrap();
+    let vm3 = inventory.instances.iter().find(|i| i.id == "vm3").unwrap();
+    assert_eq!(vm3.host.as_deref(), Some("h1"));
+    let h2 = inventory.hosts.iter().find(|h| h.id == "h2").unwrap();
+    assert_eq!(h2.power, "off");
+}
