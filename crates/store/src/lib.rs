@@ -15,6 +15,8 @@
 //! - `audit`: decisions and events, append-only.
 //! - `metrics`: raw samples per name, labels and time; `metrics_buckets`: older samples as
 //!   average, min, max and count per bucket ([`Store::compact`]).
+//! - `controller_state`: named JSON documents the controller must keep across a restart (the
+//!   thermal guard's memory), replaced per key ([`Store::put_state`]).
 //!
 //! # Opening a file
 //! The file carries `PRAGMA application_id` [`schema::APPLICATION_ID`] and its schema version in

@@ -116,6 +116,43 @@ impl Store {
         })
     }
 
+    /// Replaces the controller state stored under `key` (one committed transaction).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn put_state(
+        &mut self,
+        key: &str,
+        body: &serde_json::Value,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.write("storing controller state", |tx| {
+            tx.execute(
+                "INSERT INTO controller_state (key, at_ms, body) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET at_ms = excluded.at_ms, body = excluded.body",
+                params![key, at_ms, body.to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The controller state stored under `key` and when it was stored, if any.
+    ///
+    /// # Errors
+    /// [`StoreError::BadValue`] if its stored JSON is unreadable.
+    pub fn state(&self, key: &str) -> Result<Option<(i64, serde_json::Value)>, StoreError> {
+        let rows = self.query(
+            "reading controller state",
+            "SELECT rowid, at_ms, body FROM controller_state WHERE key = ?1",
+            [key],
+            |r| {
+                let id: i64 = r.get(0)?;
+                Ok((r.get(1)?, json("controller_state", id, &r.get::<_, String>(2)?)?))
+            },
+        )?;
+        Ok(rows.into_iter().next())
+    }
+
     /// The latest policy version, if any was put.
     ///
     /// # Errors

@@ -8,10 +8,10 @@
 pub const APPLICATION_ID: i32 = 0x6872_7468;
 
 /// The schema version this build writes: the last migration's.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `(version, SQL)`: running the SQL on a store at `version - 1` brings it to `version`.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
 /// Version 1: the first schema.
 const V1: &str = "
@@ -72,6 +72,14 @@ CREATE INDEX metrics_buckets_at ON metrics_buckets (bucket_ms);
 
 CREATE INDEX journal_op ON journal (op_id, seq);
 CREATE INDEX journal_plan ON journal (plan_id, seq);
+";
+
+/// Version 3: named pieces of the controller's own state that must survive a restart (the
+/// thermal guard's memory of what it shed), one JSON document per key.
+const V3: &str = "
+CREATE TABLE controller_state (
+    key TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, body TEXT NOT NULL
+) STRICT;
 ";
 
 #[cfg(test)]

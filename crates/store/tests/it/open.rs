@@ -153,7 +153,7 @@ fn a_version_1_store_is_backed_up_then_migrated_with_its_data() {
     let (mut store, opened) = Store::open(&path).unwrap();
     assert!(!opened.created);
     assert_eq!(opened.migrated_from, Some(1));
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     let backup = opened.backup.expect("a backup");
     assert_eq!(backup.file_name().unwrap(), "hearth.db.pre-v1.bak");
     let old = Connection::open(&backup).unwrap();
@@ -173,6 +173,9 @@ fn a_version_1_store_is_backed_up_then_migrated_with_its_data() {
         )
         .unwrap();
     assert_eq!(stats.downsampled_rows, 1);
+    // Version 3's table is there: controller state round-trips.
+    store.put_state("guard", &json!({"zones": []}), 11).unwrap();
+    assert_eq!(store.state("guard").unwrap(), Some((11, json!({"zones": []}))));
     drop(store);
     let (_, again) = Store::open(&path).unwrap();
     assert_eq!((again.migrated_from, again.backup), (None, None));
@@ -192,7 +195,7 @@ fn a_failed_migration_loses_nothing() {
 
     for backup in ["hearth.db.pre-v1.bak", "hearth.db.pre-v1.bak.1"] {
         match Store::open(&path) {
-            Err(StoreError::Migration { from: 1, to: 2, detail, .. }) => {
+            Err(StoreError::Migration { from: 1, to: SCHEMA_VERSION, detail, .. }) => {
                 assert!(detail.contains("step to version 2"), "{detail}");
             }
             Err(err) => panic!("expected a migration error, got {err}"),

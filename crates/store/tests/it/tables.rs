@@ -152,3 +152,19 @@ fn the_inventory_is_replaced_whole_or_not_at_all() {
     assert!(s.put_inventory(&duplicate, 3).is_err());
     assert_eq!(s.inventory().unwrap(), smaller, "a refused put changed nothing");
 }
+
+#[test]
+fn controller_state_is_replaced_per_key_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hearth.db");
+    {
+        let (mut s, _) = Store::open(&path).unwrap();
+        assert_eq!(s.state("guard").unwrap(), None);
+        s.put_state("guard", &json!({"zones": [1]}), 5).unwrap();
+        s.put_state("guard", &json!({"zones": [2]}), 9).unwrap();
+        s.put_state("other", &json!("x"), 7).unwrap();
+    }
+    let (s, _) = Store::open(&path).unwrap();
+    assert_eq!(s.state("guard").unwrap(), Some((9, json!({"zones": [2]}))));
+    assert_eq!(s.state("other").unwrap(), Some((7, json!("x"))));
+}
