@@ -3,9 +3,14 @@
 //! [`SplitMix64`], so a seed means the same stream everywhere and on every platform. Pure: the
 //! seed is the caller's.
 
+use serde::{Deserialize, Serialize};
+
 /// A small, fast, portable pseudo-random generator (splitmix64, Steele, Lea and Flood 2014; the
 /// seeding generator of xoshiro). Not for cryptography.
-#[derive(Clone, Debug)]
+///
+/// Its whole state (one `u64`) serializes, as `{"state": N}`: a generator saved and restored
+/// goes on with the same stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SplitMix64 {
     state: u64,
 }

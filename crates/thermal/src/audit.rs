@@ -8,10 +8,10 @@ use crate::detect::{Trigger, ZoneReading};
 use crate::project::Projection;
 use crate::rank::HostCost;
 use crate::view::Action;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why something happened.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Reason {
     /// A zone event started.
@@ -38,8 +38,10 @@ pub enum Reason {
     /// A host's hardware event started.
     HostEventStarted {
         /// Temperature, °C.
+        #[serde(deserialize_with = "crate::float::lenient")]
         temp_c: f64,
         /// Threshold, °C.
+        #[serde(deserialize_with = "crate::float::lenient")]
         detect_c: f64,
     },
     /// A host's hardware event ended.
@@ -103,6 +105,7 @@ pub enum Reason {
         /// Its host id.
         from: String,
         /// When draining started, s.
+        #[serde(deserialize_with = "crate::float::lenient")]
         since_s: f64,
     },
     /// A host is powered down.
@@ -121,6 +124,7 @@ pub enum Reason {
     /// A step's hosts are all off; the guard waits the settle time.
     StepDone {
         /// Until when, s.
+        #[serde(deserialize_with = "crate::float::lenient")]
         settle_until_s: f64,
     },
     /// A host is powered back up.
@@ -130,6 +134,7 @@ pub enum Reason {
         /// The zone temperature, °C, if known.
         temp_c: Option<f64>,
         /// T_powerup, °C.
+        #[serde(deserialize_with = "crate::float::lenient")]
         powerup_c: f64,
     },
     /// Power-up waits: the zone is at or over T_powerup, or the host's idle power would exceed
@@ -150,9 +155,10 @@ pub enum Reason {
 }
 
 /// One audit record.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// The observation's time, s.
+    #[serde(deserialize_with = "crate::float::lenient")]
     pub time_s: f64,
     /// Zone id, if any.
     pub zone: Option<String>,

@@ -14,10 +14,10 @@
 use crate::policy::BenefitWeights;
 use crate::rank::{HostCost, Term};
 use crate::view::Observation;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where a host sits relative to the event zone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Location {
     /// In the event zone.
@@ -63,13 +63,14 @@ pub struct BenefitInput {
 }
 
 /// A host's benefit with its terms.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Benefit {
     /// Host index.
     pub host: usize,
     /// The terms (`heat`, `location`).
     pub terms: Vec<Term>,
     /// Sum of the weighted terms.
+    #[serde(deserialize_with = "crate::float::lenient")]
     pub total: f64,
 }
 

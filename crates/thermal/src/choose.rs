@@ -24,7 +24,7 @@
 //! **Management last.** [`choose`] solves among non-management hosts first; only if all of them
 //! together fall short does it add the cheapest management hosts that cover the rest.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One candidate.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -38,17 +38,20 @@ pub struct Item {
 }
 
 /// The chosen set.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Choice {
     /// Indices into the items, ascending.
     pub chosen: Vec<usize>,
     /// Their total cost.
+    #[serde(deserialize_with = "crate::float::lenient")]
     pub cost: f64,
     /// Their total relief, W.
+    #[serde(deserialize_with = "crate::float::lenient")]
     pub heat_w: f64,
     /// Whether the relief covers the requirement.
     pub met: bool,
     /// The quantum used by the incumbent's table, W.
+    #[serde(deserialize_with = "crate::float::lenient")]
     pub quantum_w: f64,
     /// The branch and bound finished within its node limit: no cheaper covering set exists.
     pub proven_optimal: bool,

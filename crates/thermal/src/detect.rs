@@ -19,15 +19,16 @@
 
 use crate::policy::Policy;
 use crate::view::{Observation, PowerState};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where a zone's temperature came from at one observation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum ZoneReading {
     /// The zone's air sensor.
     Air {
         /// Air temperature, °C.
+        #[serde(deserialize_with = "crate::float::lenient")]
         air_c: f64,
     },
     /// The air sensor is missing: the hottest reporting host of the zone stands in.
@@ -37,8 +38,10 @@ pub enum ZoneReading {
         /// Host id.
         host_id: String,
         /// Its internal temperature, °C.
+        #[serde(deserialize_with = "crate::float::lenient")]
         temp_c: f64,
         /// `temp_c - host_air_offset_c`, the air estimate used against the zone thresholds.
+        #[serde(deserialize_with = "crate::float::lenient")]
         estimated_air_c: f64,
     },
     /// No temperature at all; a cooling failure is reported and is the only signal.
@@ -102,21 +105,25 @@ pub fn zone_reading(obs: &Observation, zone: usize, host_air_offset_c: f64) -> Z
 }
 
 /// Why an event started.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "trigger", rename_all = "snake_case")]
 pub enum Trigger {
     /// The zone temperature reached T_detect.
     Temperature {
         /// The temperature, °C (measured or estimated, see the reading).
+        #[serde(deserialize_with = "crate::float::lenient")]
         temp_c: f64,
         /// T_detect, °C.
+        #[serde(deserialize_with = "crate::float::lenient")]
         detect_c: f64,
     },
     /// A cooling path of the zone reported a failure.
     CoolingFailed {
         /// Cooling available now, W.
+        #[serde(deserialize_with = "crate::float::lenient")]
         available_w: f64,
         /// Cooling when all paths work, W.
+        #[serde(deserialize_with = "crate::float::lenient")]
         nominal_w: f64,
     },
     /// A host of the zone is over its hardware detection threshold.
@@ -128,6 +135,7 @@ pub enum Trigger {
         /// Its temperature, °C (`None` if its sensor went missing during the event).
         temp_c: Option<f64>,
         /// Its detection threshold, °C.
+        #[serde(deserialize_with = "crate::float::lenient")]
         detect_c: f64,
     },
 }
@@ -151,7 +159,7 @@ impl Trigger {
 }
 
 /// A change the detector saw at one observation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
     /// A zone event started.
@@ -182,8 +190,10 @@ pub enum Change {
         /// Host index.
         host: usize,
         /// Temperature, °C.
+        #[serde(deserialize_with = "crate::float::lenient")]
         temp_c: f64,
         /// Detection threshold, °C.
+        #[serde(deserialize_with = "crate::float::lenient")]
         detect_c: f64,
     },
     /// A host event ended (below its clear threshold, or the host is off).
@@ -193,7 +203,7 @@ pub enum Change {
     },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct ZoneDetect {
     active: bool,
     cooling_was_failed: bool,
@@ -202,8 +212,9 @@ struct ZoneDetect {
     last: Option<ZoneReading>,
 }
 
-/// Event state of every zone and host, carried from one observation to the next.
-#[derive(Clone, Debug)]
+/// Event state of every zone and host, carried from one observation to the next. It serializes
+/// with the guard's state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Detector {
     zones: Vec<ZoneDetect>,
     hosts: Vec<bool>,
@@ -224,6 +235,11 @@ impl Detector {
             ],
             hosts: vec![false; n_hosts],
         }
+    }
+
+    /// How many zones and hosts it tracks.
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        (self.zones.len(), self.hosts.len())
     }
 
     /// Whether zone `zone` is in an event.

@@ -42,6 +42,18 @@
 //! clock never goes back.
 //! **Errors.** An observation that breaks these, or holds an out-of-range index or a non-finite
 //! or negative quantity, is a [`StepError`] naming the field; the guard's state is unchanged.
+//!
+//! **Persistence.** [`Guard`] serializes with serde, whole: policy, strategy, random generator,
+//! the detector's hysteresis, every zone's phase, plan and settle time, the powered-down lists
+//! with the instances stopped on them, pending actions and the audit records not yet drained.
+//! A guard read back from `serde_json::to_value` by `serde_json::from_value` takes every later
+//! step exactly as the original would have (same actions, zones and audit records). Through JSON
+//! *text*, numbers come back exact only with serde_json's `float_roundtrip` feature (without it,
+//! serde_json may parse a 17-digit number one unit in the last place off). Reading checks that
+//! the state holds together (see [`Guard`]); a caller should also check
+//! [`Guard::is_compatible`] with its current policy and strategy before resuming. Non-finite
+//! numbers (only from overflowing sums of huge valid inputs) are kept exactly in the guard's own
+//! bookkeeping and read back as NaN in its records, whose JSON is unchanged (`null`).
 
 use crate::audit::{AuditRecord, Reason};
 use crate::benefit::{self, Benefit, BenefitInput, Location};
@@ -53,11 +65,11 @@ use crate::rank::{self, HostCost, HostFacts};
 use crate::strategy::Strategy;
 use crate::view::{Action, Observation, PowerState};
 use model::rand::SplitMix64;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The phase of a zone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ZonePhase {
     /// No event, nothing on the powered-down list.
@@ -69,7 +81,7 @@ pub enum ZonePhase {
 }
 
 /// Where a host on a zone's powered-down list is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShedStage {
     /// Its instances are being migrated or stopped.
@@ -85,7 +97,7 @@ pub enum ShedStage {
 }
 
 /// One host on a zone's powered-down list.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShedHost {
     /// Host index.
     pub host: usize,
@@ -98,7 +110,7 @@ pub struct ShedHost {
 }
 
 /// A zone as the guard sees it after the last step.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ZoneStatus {
     /// Zone index.
     pub zone: usize,
@@ -145,12 +157,22 @@ pub enum StepError {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Stage {
-    Draining { since_s: f64 },
-    PoweringDown { issued_s: f64 },
+    Draining {
+        #[serde(with = "crate::float::exact")]
+        since_s: f64,
+    },
+    PoweringDown {
+        #[serde(with = "crate::float::exact")]
+        issued_s: f64,
+    },
     Off,
-    PoweringUp { issued_s: f64 },
+    PoweringUp {
+        #[serde(with = "crate::float::exact")]
+        issued_s: f64,
+    },
     Restarting,
 }
 
@@ -171,39 +193,43 @@ impl Stage {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Task {
     zone: usize,
     stage: Stage,
     stopped: Vec<(usize, String)>,
     seq: u64,
+    #[serde(with = "crate::float::exact")]
     cpu_use_before: f64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Op {
     Migrate { from: usize, to: usize },
     Stop,
     Start,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Pending {
     id: String,
     op: Op,
+    #[serde(with = "crate::float::exact")]
     issued_s: f64,
     seen_moving: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Planned {
     host: usize,
     cost: HostCost,
     benefit: Option<Benefit>,
+    #[serde(with = "crate::float::exact_opt")]
     cost_benefit: Option<f64>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct ZoneState {
     phase: ZonePhase,
     /// Hosts of the current step whose power-down is not issued yet, in order.
@@ -212,7 +238,9 @@ struct ZoneState {
     step: Vec<usize>,
     /// How many power-downs of the current step were issued.
     issued_in_step: usize,
+    #[serde(with = "crate::float::exact_opt")]
     settle_until_s: Option<f64>,
+    #[serde(with = "crate::float::exact_opt")]
     last_settled_c: Option<f64>,
     nothing_noted: bool,
     held_noted: bool,
@@ -281,7 +309,11 @@ impl Capacity {
 
 /// The thermal guard: detection, ranking, projection, choice and the sequencer, for a whole
 /// data center (every zone of the observation).
-#[derive(Clone, Debug)]
+///
+/// Its whole state serializes (module doc, **Persistence**); reading it back checks that it
+/// holds together (a valid policy, indices within the zones and hosts it knows) and fails with a
+/// message otherwise.
+#[derive(Clone, Debug, Serialize)]
 pub struct Guard {
     policy: Policy,
     strategy: Strategy,
@@ -293,8 +325,112 @@ pub struct Guard {
     tasks: BTreeMap<usize, Task>,
     pending: BTreeMap<usize, Pending>,
     next_seq: u64,
+    #[serde(with = "crate::float::exact_opt")]
     last_now_s: Option<f64>,
     audit: Vec<AuditRecord>,
+}
+
+/// [`Guard`]'s fields as read back, checked by [`GuardData::check`] before they make a guard.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuardData {
+    policy: Policy,
+    strategy: Strategy,
+    rng: SplitMix64,
+    zone_ids: Vec<String>,
+    host_ids: Vec<String>,
+    detector: Option<Detector>,
+    zones: Vec<ZoneState>,
+    tasks: BTreeMap<usize, Task>,
+    pending: BTreeMap<usize, Pending>,
+    next_seq: u64,
+    #[serde(with = "crate::float::exact_opt")]
+    last_now_s: Option<f64>,
+    audit: Vec<AuditRecord>,
+}
+
+impl GuardData {
+    /// The guard, if the state holds together: what `step` indexes without checking is in
+    /// range (observations are checked against the zones and hosts the guard knows, so these
+    /// bounds keep a restored guard from panicking on a corrupt state).
+    fn check(self) -> Result<Guard, String> {
+        self.policy.validate().map_err(|e| e.to_string())?;
+        let (nz, nh) = (self.zone_ids.len(), self.host_ids.len());
+        match &self.detector {
+            None => {
+                if nz + nh + self.zones.len() + self.tasks.len() + self.pending.len() > 0 {
+                    return Err("no detector (no step yet), but zones, hosts, tasks or pending \
+                                actions are present"
+                        .into());
+                }
+            }
+            Some(detector) => {
+                if detector.sizes() != (nz, nh) || self.zones.len() != nz {
+                    let (dz, dh) = detector.sizes();
+                    return Err(format!(
+                        "{nz} zone id(s) and {nh} host id(s), but {} zone state(s) and a \
+                         detector for {dz} zone(s) and {dh} host(s)",
+                        self.zones.len()
+                    ));
+                }
+            }
+        }
+        let host = |what: &str, h: usize| {
+            if h < nh {
+                Ok(())
+            } else {
+                Err(format!("{what} names host {h}, but the guard knows {nh} host(s)"))
+            }
+        };
+        for (&h, task) in &self.tasks {
+            host("a powered-down list", h)?;
+            if task.zone >= nz {
+                return Err(format!(
+                    "host {h}'s task names zone {}, but the guard knows {nz} zone(s)",
+                    task.zone
+                ));
+            }
+            if task.seq >= self.next_seq {
+                return Err(format!(
+                    "host {h}'s task has sequence number {}, not below next_seq {}",
+                    task.seq, self.next_seq
+                ));
+            }
+        }
+        for p in self.pending.values() {
+            if let Op::Migrate { from, to } = p.op {
+                host("a pending migration", from)?;
+                host("a pending migration", to)?;
+            }
+        }
+        for z in &self.zones {
+            for &h in z.plan.iter().map(|p| &p.host).chain(&z.step) {
+                host("a zone's current step", h)?;
+            }
+        }
+        Ok(Guard {
+            policy: self.policy,
+            strategy: self.strategy,
+            rng: self.rng,
+            zone_ids: self.zone_ids,
+            host_ids: self.host_ids,
+            detector: self.detector,
+            zones: self.zones,
+            tasks: self.tasks,
+            pending: self.pending,
+            next_seq: self.next_seq,
+            last_now_s: self.last_now_s,
+            audit: self.audit,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Guard {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Guard, D::Error> {
+        GuardData::deserialize(d)?
+            .check()
+            .map_err(|e| serde::de::Error::custom(format!("thermal guard state: {e}")))
+    }
 }
 
 fn check_finite(field: impl FnOnce() -> String, value: f64) -> Result<(), StepError> {
@@ -352,6 +488,12 @@ impl Guard {
     /// The strategy.
     pub fn strategy(&self) -> Strategy {
         self.strategy
+    }
+
+    /// Whether this guard runs under `policy` and `strategy`: a caller restoring a saved guard
+    /// checks it against its current configuration and starts a new guard when it differs.
+    pub fn is_compatible(&self, policy: &Policy, strategy: Strategy) -> bool {
+        self.policy == *policy && self.strategy == strategy
     }
 
     /// Every audit record so far, oldest first.

@@ -7,6 +7,10 @@
 //! `detect` (events), `rank` (cost), `benefit` (benefit and cost–benefit), `project` (heat
 //! budget), `choose` (the least-cost covering set), `strategy` (what the twin compares), `audit`
 //! (records), `guard` (the sequencer that composes them). docs/thermal.md describes the model.
+//!
+//! The guard's whole state serializes with serde ([`Guard`] and every type it holds), so a
+//! controller can save it between steps and resume after a restart; `float` holds the helpers
+//! that keep its numbers exact.
 
 pub mod view;
 
@@ -27,6 +31,8 @@ pub mod strategy;
 pub mod audit;
 
 pub mod guard;
+
+mod float;
 
 pub use audit::{AuditRecord, Reason};
 pub use guard::{Guard, ShedHost, ShedStage, StepError, ZonePhase, ZoneStatus};

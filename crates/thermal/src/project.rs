@@ -19,24 +19,30 @@
 
 use crate::policy::ProjectionParams;
 use crate::view::{Observation, PowerState};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One projection, with its inputs.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Projection {
     /// Heat produced in the zone now, W.
+    #[serde(deserialize_with = "crate::float::lenient")]
     pub heat_w: f64,
     /// Cooling available now, W.
+    #[serde(deserialize_with = "crate::float::lenient")]
     pub cooling_w: f64,
     /// Zone temperature used, °C, if any.
     pub temp_c: Option<f64>,
     /// Position of the temperature between T_clear and the limit, [0, 1].
+    #[serde(deserialize_with = "crate::float::lenient")]
     pub band: f64,
     /// Fraction of the cooling kept spare.
+    #[serde(deserialize_with = "crate::float::lenient")]
     pub spare: f64,
     /// Heat the zone may keep, W.
+    #[serde(deserialize_with = "crate::float::lenient")]
     pub budget_w: f64,
     /// Heat that must go, W (0 when within budget).
+    #[serde(deserialize_with = "crate::float::lenient")]
     pub required_w: f64,
 }
 

@@ -22,7 +22,7 @@
 
 use crate::policy::{Kinds, Weights};
 use crate::view::{Observation, PowerState};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeSet;
 
 /// The raw parameters of one host.
@@ -112,7 +112,7 @@ pub fn instances_on(obs: &Observation, host: usize) -> Vec<usize> {
 /// One term of a weighted sum.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Term {
-    /// Parameter name (the policy key of its weight).
+    /// Parameter name (the policy key of its weight); one of [`TERM_NAMES`].
     pub name: &'static str,
     /// Raw value.
     pub raw: f64,
@@ -124,8 +124,51 @@ pub struct Term {
     pub weighted: f64,
 }
 
+/// Every name a [`Term`] carries: the ranking's parameters, then the benefit's
+/// ([`crate::benefit`]).
+pub const TERM_NAMES: [&str; 9] = [
+    "instances",
+    "uptime",
+    "kind",
+    "cpu",
+    "unprotected",
+    "customer_rank",
+    "customer_importance",
+    "heat",
+    "location",
+];
+
+/// A [`Term`] as read back: its name becomes the `&'static str` of [`TERM_NAMES`] it spells.
+#[derive(Deserialize)]
+struct TermData {
+    name: String,
+    #[serde(deserialize_with = "crate::float::lenient")]
+    raw: f64,
+    #[serde(deserialize_with = "crate::float::lenient")]
+    normalized: f64,
+    #[serde(deserialize_with = "crate::float::lenient")]
+    weight: f64,
+    #[serde(deserialize_with = "crate::float::lenient")]
+    weighted: f64,
+}
+
+impl<'de> Deserialize<'de> for Term {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Term, D::Error> {
+        let t = TermData::deserialize(d)?;
+        let Some(name) = TERM_NAMES.into_iter().find(|n| *n == t.name) else {
+            return Err(serde::de::Error::custom(format!(
+                "unknown term name `{}`; expected one of {}",
+                t.name,
+                TERM_NAMES.join(", ")
+            )));
+        };
+        let TermData { raw, normalized, weight, weighted, .. } = t;
+        Ok(Term { name, raw, normalized, weight, weighted })
+    }
+}
+
 /// A host's cost with its terms.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HostCost {
     /// Host index.
     pub host: usize,
@@ -136,6 +179,7 @@ pub struct HostCost {
     /// The terms, in the policy's order.
     pub terms: Vec<Term>,
     /// Sum of the weighted terms.
+    #[serde(deserialize_with = "crate::float::lenient")]
     pub total: f64,
 }
 

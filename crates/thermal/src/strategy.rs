@@ -10,12 +10,12 @@
 //! Every strategy keeps management hosts last (they are picked only when no other host of the
 //! zone is left).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
 /// Which hosts are shed, and in what order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "strategy", rename_all = "kebab-case")]
 pub enum Strategy {
     /// Projection + least-cost set + cost–benefit order.

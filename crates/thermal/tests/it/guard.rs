@@ -16,7 +16,7 @@ use thermal::{
 /// Zone 0 (`room1/z1`, the event zone) holds h0..h4 (h3 is the management host, h4 carries an
 /// instance too big for any other host); zone 1 (`room1/z2`) neighbours it with h5; zone 2
 /// (`room2/z1`) is far away with h6 (room for two instances) and h7.
-fn fleet() -> World {
+pub(crate) fn fleet() -> World {
     let zones = vec![
         zone("room1/z1", vec![1], 22.7, 1000.0),
         zone("room1/z2", vec![0], 22.0, 1000.0),
@@ -44,7 +44,7 @@ fn fleet() -> World {
     World::new(zones, hosts, instances)
 }
 
-fn policy() -> Policy {
+pub(crate) fn policy() -> Policy {
     let mut p = Policy::default();
     p.kinds.weights.insert("db".into(), 3.0);
     p
