@@ -118,6 +118,18 @@ pub struct Controller {
     beacons: Option<(Arc<BeaconState>, HashMap<usize, beacon::NodeId>)>,
     last_plan: Option<PlanView>,
     thermal_order: Vec<String>,
+    saved_thermal: String,
+}
+
+/// The store key of the thermal guard's memory.
+const THERMAL_STATE: &str = "thermal_guard";
+
+/// What the controller keeps of the thermal guard across restarts.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ThermalState {
+    guard: Guard,
+    order: Vec<String>,
+    shedding: HashSet<usize>,
 }
 
 impl Controller {
@@ -162,7 +174,7 @@ impl Controller {
             instances: Vec::new(),
         };
         store.put_inventory(&inventory, now_ms)?;
-        let guard = Guard::new(policy.thermal.clone(), config.strategy).map_err(|e| {
+        let mut guard = Guard::new(policy.thermal.clone(), config.strategy).map_err(|e| {
             ControllerError::StoredPolicy {
                 version: 0,
                 error: crate::policy::PolicyError {
@@ -171,6 +183,28 @@ impl Controller {
                 },
             }
         })?;
+        // The guard's memory from before a restart: what it shed, what it is waiting for.
+        let mut thermal_order = Vec::new();
+        let mut shedding = HashSet::new();
+        let mut saved_thermal = String::new();
+        if let Some((_, body)) = store.state(THERMAL_STATE)? {
+            match serde_json::from_value::<ThermalState>(body.clone()) {
+                Ok(saved) if saved.guard.is_compatible(&policy.thermal, config.strategy) => {
+                    guard = saved.guard;
+                    thermal_order = saved.order;
+                    shedding = saved.shedding;
+                    saved_thermal = body.to_string();
+                }
+                Ok(_) => eprintln!(
+                    "hearth controller: the saved thermal guard state was made under another \
+                     thermal policy or strategy; starting the guard afresh"
+                ),
+                Err(err) => eprintln!(
+                    "hearth controller: the saved thermal guard state is unreadable ({err}); \
+                     starting the guard afresh"
+                ),
+            }
+        }
         let store = Arc::new(Mutex::new(store));
         let topology = Arc::new(topology);
         let counters = Arc::new(Counters::default());
@@ -200,10 +234,11 @@ impl Controller {
             totals: Totals::default(),
             last_at_s: None,
             series: VecDeque::new(),
-            shedding: HashSet::new(),
+            shedding,
             beacons: None,
             last_plan: None,
-            thermal_order: Vec::new(),
+            thermal_order,
+            saved_thermal,
         })
     }
 
@@ -351,6 +386,9 @@ impl Controller {
             store.record_metrics(now_ms, &self.samples(&decision.heat, &observed))?;
             store.compact(now_ms, &self.config.retention)?;
         }
+
+        // The guard's memory, on disk before any of its actions run.
+        self.save_thermal(now_ms)?;
 
         // The plan.
         let steps = decision.steps.clone();
@@ -512,6 +550,21 @@ impl Controller {
             }
         }
         self.last_host = now;
+    }
+
+    /// Stores the thermal guard's state when it changed since the last save.
+    fn save_thermal(&mut self, at_ms: i64) -> Result<(), ControllerError> {
+        let state = serde_json::json!({
+            "guard": self.guard,
+            "order": self.thermal_order,
+            "shedding": self.shedding,
+        });
+        let text = state.to_string();
+        if text != self.saved_thermal {
+            self.shared.store().put_state(THERMAL_STATE, &state, at_ms)?;
+            self.saved_thermal = text;
+        }
+        Ok(())
     }
 
     /// Stores the observed inventory: hosts with their power state, instances where they are.

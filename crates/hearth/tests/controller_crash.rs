@@ -8,6 +8,11 @@
 //! host, none on a host that is off, each completed move applied once), restarts it without
 //! the failpoint, and checks that the plan completed from the journal: every instance on h1,
 //! h2–h4 off, each moved exactly once, the plan `applied`, no operation left unfinished.
+//!
+//! The second scenario kills the controller at every journal write of a thermal guard's
+//! power-down sequence (a zone losing two of its three cooling units): after each restart the
+//! guard's saved memory must bring every shed host back on and every stopped instance back to
+//! running once the cooling recovers.
 
 use drivers::site::{Site, SitePower};
 use drivers::UnixClock;
@@ -88,12 +93,16 @@ struct Dir(PathBuf);
 
 impl Dir {
     fn new(name: &str) -> Dir {
+        Dir::with(name, SITE, POLICY)
+    }
+
+    fn with(name: &str, site: &str, policy: &str) -> Dir {
         let dir = std::env::temp_dir().join(format!("hearth-crash-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("cluster.key"), format!("1 {KEY_HEX}\n")).unwrap();
-        std::fs::write(dir.join("site.toml"), SITE).unwrap();
-        std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
+        std::fs::write(dir.join("site.toml"), site).unwrap();
+        std::fs::write(dir.join("policy.toml"), policy).unwrap();
         Dir(dir)
     }
 }
@@ -105,6 +114,8 @@ impl Drop for Dir {
 }
 
 fn controller(dir: &Path, failpoint: Option<u64>) -> Child {
+    let cycles = std::fs::read_to_string(dir.join("cycles")).unwrap_or_else(|_| "1".into());
+    let interval = std::fs::read_to_string(dir.join("interval")).unwrap_or_else(|_| "60".into());
     let mut command = Command::new(env!("CARGO_BIN_EXE_hearth"));
     command
         .args(["controller", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--key-file"])
@@ -115,7 +126,7 @@ fn controller(dir: &Path, failpoint: Option<u64>) -> Child {
         .arg(dir.join("site.toml"))
         .arg("--policy")
         .arg(dir.join("policy.toml"))
-        .args(["--mode", "auto", "--cycles", "1"])
+        .args(["--mode", "auto", "--cycles", cycles.trim(), "--interval-s", interval.trim()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     match failpoint {
@@ -236,5 +247,159 @@ fn sigkill_at_every_journal_step_resumes_and_completes_the_plan() {
         drop(site);
         run_to_end(&dir.0);
         check_done(&dir.0, &format!("killed at journal write {k}"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A thermal event: the guard's power-down sequence and its recovery across SIGKILLs
+
+/// Zone z0 (h1–h3, one instance each) loses 2 of its 3 cooling units from site time 0 for
+/// 15 min: 1 × 150 W cannot carry ≈ 330 W, so the guard drains and powers down hosts. Zone z1
+/// (h4–h6) has room. When the units come back the guard powers its hosts back up, one per
+/// settle time, and restarts what it stopped. The heat plan is held to nothing (no migrations
+/// or power changes per cycle), so every action is the guard's.
+const THERMAL_SITE: &str = r#"
+seed = 3
+speed = 600.0
+
+[[zones]]
+id = "z0"
+air_heat_capacity_j_per_k = 30000.0
+cooling_units = 3
+cooling_unit_w = 150.0
+
+[[zones.racks]]
+id = "r0"
+hosts = [
+  { id = "h1", model = "ml110-g5", cpus = 8.0, memory_mib = 16384.0 },
+  { id = "h2", model = "ml110-g5", cpus = 8.0, memory_mib = 16384.0 },
+  { id = "h3", model = "ml110-g5", cpus = 8.0, memory_mib = 16384.0 },
+]
+
+[[zones]]
+id = "z1"
+air_heat_capacity_j_per_k = 30000.0
+cooling_units = 3
+cooling_unit_w = 400.0
+
+[[zones.racks]]
+id = "r1"
+hosts = [
+  { id = "h4", model = "ml110-g5", cpus = 8.0, memory_mib = 16384.0 },
+  { id = "h5", model = "ml110-g5", cpus = 8.0, memory_mib = 16384.0 },
+  { id = "h6", model = "ml110-g5", cpus = 8.0, memory_mib = 16384.0 },
+]
+
+[[instances]]
+id = "vm1"
+host = "h1"
+cpus = 4.0
+memory_mib = 4096.0
+load = { mean = 0.6 }
+
+[[instances]]
+id = "vm2"
+host = "h2"
+cpus = 4.0
+memory_mib = 4096.0
+load = { mean = 0.6 }
+
+[[instances]]
+id = "vm3"
+host = "h3"
+cpus = 4.0
+memory_mib = 4096.0
+load = { mean = 0.6 }
+
+[[instances]]
+id = "vm4"
+host = "h4"
+cpus = 2.0
+memory_mib = 2048.0
+load = { mean = 0.5 }
+
+[[events]]
+at_s = 0.0
+kind.cooling_failure = { zone = "z0", units = 2, for_s = 900.0 }
+"#;
+
+const THERMAL_POLICY: &str = r#"
+[heat]
+target_heat_w = 0.0
+
+[limits]
+migrations_per_cycle = 0
+power_changes_per_cycle = 0
+spare_hosts = 0
+"#;
+
+/// Site seconds the thermal run covers: the 15 min failure, then recovery.
+const THERMAL_CYCLES: &str = "60";
+const THERMAL_INTERVAL_S: &str = "30";
+
+fn thermal_dir(name: &str) -> Dir {
+    let dir = Dir::with(name, THERMAL_SITE, THERMAL_POLICY);
+    std::fs::write(dir.0.join("cycles"), THERMAL_CYCLES).unwrap();
+    std::fs::write(dir.0.join("interval"), THERMAL_INTERVAL_S).unwrap();
+    dir
+}
+
+/// After the event: every host on, every instance running, the invariants hold, no operation
+/// unfinished, and the guard shed (and powered back) at least `shed` hosts.
+fn check_recovered(dir: &Path, context: &str) {
+    let site = site(dir);
+    site.check_invariants().unwrap_or_else(|e| panic!("{context}: {e}"));
+    let snapshot = site.snapshot();
+    assert_eq!(snapshot.instances.len(), 4, "{context}");
+    for instance in &snapshot.instances {
+        assert_eq!(
+            instance.state,
+            drivers::InstanceState::Running,
+            "{context}: {} must run again",
+            instance.id
+        );
+    }
+    for host in &snapshot.hosts {
+        assert_eq!(host.power, SitePower::On, "{context}: {} must be back on", host.id);
+    }
+    let (store, _) = Store::open(&dir.join("data/hearth.db")).unwrap();
+    assert!(store.unfinished_ops().unwrap().is_empty(), "{context}");
+    let downs = store
+        .journal(0, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "power_down" && r.phase == Phase::Done)
+        .count();
+    assert!(downs >= 1, "{context}: the guard powered nothing down");
+}
+
+/// The journal writes of the clean run up to the last power-down's `done`: the guard's whole
+/// power-down sequence.
+fn power_down_sequence_writes(dir: &Path) -> u64 {
+    let (store, _) = Store::open(&dir.join("data/hearth.db")).unwrap();
+    let journal = store.journal(0, 10_000).unwrap();
+    let last = journal
+        .iter()
+        .rposition(|r| r.kind == "power_down" && r.phase == Phase::Done)
+        .expect("the guard powered hosts down");
+    last as u64 + 1
+}
+
+#[test]
+fn sigkill_during_a_thermal_power_down_sequence_resumes_and_the_guard_recovers() {
+    let clean = thermal_dir("thermal-clean");
+    run_to_end(&clean.0);
+    check_recovered(&clean.0, "clean run");
+    let writes = power_down_sequence_writes(&clean.0);
+    assert!(writes >= 6, "a sequence of at least two actions, got {writes} writes");
+    for k in 1..=writes {
+        let dir = thermal_dir(&format!("thermal-k{k}"));
+        run_and_kill(&dir.0, k);
+        let site = site(&dir.0);
+        site.check_invariants().unwrap_or_else(|e| panic!("after the kill at {k}: {e}"));
+        assert_eq!(site.snapshot().instances.len(), 4);
+        drop(site);
+        run_to_end(&dir.0);
+        check_recovered(&dir.0, &format!("thermal run killed at journal write {k}"));
     }
 }
