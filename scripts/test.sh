@@ -8,14 +8,16 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
-# Tools the tests need from Debian, as "command:package" pairs; a package is installed only when
-# its command is missing. Later parts add theirs, e.g.
-#   "sqlite3:sqlite3"          (store: schema dumps)
-#   "chromium:chromium"        (api: dashboard smoke test)
+# Tools the tests need from Debian, as "command:package [package...]" entries: the command the
+# tests run, then the package that provides it and any it needs besides (separated by spaces).
+# An entry's packages are installed only when its command is missing.
 DEBIAN_TOOLS=(
   "ip:iproute2"              # beacons: the multi-host test's network namespaces and veth pairs
   "ipmitool:ipmitool"        # drivers: the IPMI power and sensors driver
   "ipmi_sim:openipmi"        # drivers: the BMC simulator the IPMI driver is tested against
+  "prometheus:prometheus"    # hearth: demo_observability scrapes the demo and an agent
+  # hearth: demo_observability renders the dashboard headless (the font package gives it text)
+  "chromium:chromium fonts-dejavu-core"
 )
 
 die() {
@@ -25,9 +27,11 @@ die() {
 
 # Installs the packages of missing DEBIAN_TOOLS with apt-get, as root (through sudo if needed).
 install_debian_tools() {
-  local missing=() pair
-  for pair in "${DEBIAN_TOOLS[@]}"; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  local missing=() entry packages
+  for entry in "${DEBIAN_TOOLS[@]}"; do
+    command -v "${entry%%:*}" >/dev/null 2>&1 && continue
+    read -r -a packages <<<"${entry#*:}"
+    missing+=("${packages[@]}")
   done
   [[ ${#missing[@]} -eq 0 ]] && return 0
   local as_root=()
