@@ -171,6 +171,11 @@ fn parse_message(location: &Option<(usize, usize)>, key: &Option<String>, messag
 
 /// A simulated data center implementing [`Power`], [`Sensors`] and [`Compute`]; see the
 /// module documentation for its rules. `Send + Sync`: one lock around the world.
+///
+/// Built to be observed at scale: a call about one host costs what that host holds, one about
+/// a zone a lookup, plus `O(log n)` (and the physics of the site time passed since the last
+/// call, which visits every host). [`Site::snapshot`] and [`Site::check_invariants`] visit
+/// everything.
 pub struct Site {
     clock: Arc<dyn Clock>,
     inner: Mutex<Inner>,
@@ -312,7 +317,7 @@ impl Site {
         let out = apply(&mut inner.world, &inner.backend)?;
         if let Err(err) = inner.save() {
             if let Some(before) = before {
-                inner.world.state = before;
+                inner.world.restore(before);
             }
             return Err(not_saved(err, &inner.backend));
         }
@@ -343,7 +348,9 @@ impl Site {
     /// existing host; no host that is off or powering on or off runs an instance; no host has
     /// more CPUs or memory reserved than it has (instances moving in counted); every completed
     /// move was applied exactly once (`moves_applied` equals the instance's done moves); an
-    /// instance is in at most one operation. The error says which and where.
+    /// instance is in at most one operation. Also that the site's internal index (instances
+    /// and pending operations by host, changes by due time) agrees with its state. The error
+    /// says which and where. Visits everything: for tests, not for every call.
     pub fn check_invariants(&self) -> Result<(), String> {
         self.advanced().world.check_invariants()
     }
@@ -420,7 +427,7 @@ impl Power for Site {
 
     fn forget(&self, op: OperationId) {
         let forgotten =
-            self.change(|world, _| Ok::<_, ()>(world.state.power_ops.remove(&op.get())), |_, _| ());
+            self.change(|world, _| Ok::<_, ()>(world.forget_power_op(op.get())), |_, _| ());
         // Forgetting is best effort: a record that stays on disk is only polled if asked for.
         let _ = forgotten;
     }
@@ -447,7 +454,7 @@ impl Sensors for Site {
     fn power_draw(&self, host: &HostId) -> Result<PowerDraw, DriverError> {
         let inner = self.advanced();
         inner.world.reachable(host, &inner.backend)?;
-        let watts = inner.world.host_readings().get(host).map_or(0.0, |reading| reading.1);
+        let watts = inner.world.host_reading(host).1;
         Ok(PowerDraw { name: "Sys Power".to_string(), watts: SensorValue::Value(watts) })
     }
 }

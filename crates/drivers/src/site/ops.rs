@@ -7,7 +7,7 @@ use crate::host::HostId;
 use crate::power::{OpStatus, OperationId, PowerOp};
 
 use super::spec::SitePower;
-use super::world::{ComputeRecord, HostState, PowerRecord, Status, Transition, World};
+use super::world::{involved, ComputeRecord, HostState, PowerRecord, Status, Transition, World};
 
 impl World {
     /// The host, if it exists and its management path is up.
@@ -54,14 +54,9 @@ impl World {
         } else if host.power == target {
             if heading.is_some() {
                 // Heading away from where it is: the transition is called off.
-                for record in self.state.power_ops.values_mut() {
-                    if record.host == *host_id && record.status == Status::Pending {
-                        record.status = Status::Failed(format!("superseded by a later {op}"));
-                    }
-                }
-                if let Some(host) = self.state.hosts.get_mut(host_id) {
-                    host.transition = None;
-                }
+                let superseded = Status::Failed(format!("superseded by a later {op}"));
+                self.settle_power_ops(host_id, &superseded);
+                self.set_transition(host_id, None);
             }
             Status::Done
         } else {
@@ -82,14 +77,12 @@ impl World {
             let timing = &self.state.spec.timing;
             let took_s = if target == SitePower::On { timing.boot_s } else { timing.shutdown_s };
             let due_s = self.state.t_s + took_s;
-            if let Some(host) = self.state.hosts.get_mut(host_id) {
-                host.transition = Some(Transition { target, due_s });
-            }
+            self.set_transition(host_id, Some(Transition { target, due_s }));
             Status::Pending
         };
         self.state.next_power_op += 1;
         let id = self.state.next_power_op;
-        self.state.power_ops.insert(id, PowerRecord { host: host_id.clone(), target, status });
+        self.add_power_op(id, PowerRecord { host: host_id.clone(), target, status });
         Ok(OperationId::new(id))
     }
 
@@ -97,13 +90,14 @@ impl World {
     /// operation that involves it.
     fn busy_on(&self, host: &HostId) -> Vec<String> {
         let mut busy: Vec<String> = self
-            .state
-            .instances
-            .iter()
-            .filter(|(_, rec)| rec.host == *host && rec.state != InstanceState::Stopped)
-            .map(|(id, _)| id.clone())
+            .ids_on(host)
+            .filter(|id| {
+                self.state.instances.get(*id).is_some_and(|rec| rec.state != InstanceState::Stopped)
+            })
+            .cloned()
             .collect();
-        for record in self.state.compute_ops.values() {
+        let records = self.ops_involving(host).filter_map(|id| self.state.compute_ops.get(id));
+        for record in records {
             let involved = match &record.op {
                 ComputeOp::Move { from, to, .. } => from == host || to == host,
                 other => {
@@ -138,37 +132,17 @@ impl World {
     ) -> Result<Vec<InstanceInfo>, DriverError> {
         self.reachable(host, backend)?;
         Ok(self
-            .state
-            .instances
-            .iter()
-            .filter(|(_, rec)| rec.host == *host)
-            .map(|(id, rec)| {
-                let spec = &self.instances[id].0;
-                InstanceInfo {
-                    id: id.clone(),
-                    host: host.clone(),
-                    state: rec.state,
-                    cpus: spec.cpus,
-                    memory_mib: spec.memory_mib,
-                    cpu_use: Some(self.cpu_use(id)),
-                    movable: spec.movable,
-                }
+            .on(host)
+            .map(|(id, rec, spec, key)| InstanceInfo {
+                id: id.clone(),
+                host: host.clone(),
+                state: rec.state,
+                cpus: spec.cpus,
+                memory_mib: spec.memory_mib,
+                cpu_use: Some(self.use_of(rec, spec, key)),
+                movable: spec.movable,
             })
             .collect())
-    }
-
-    /// The hosts an operation involves: a move's two, the instance's host otherwise.
-    fn hosts_of(&self, op: &ComputeOp) -> Vec<HostId> {
-        match op {
-            ComputeOp::Move { from, to, .. } => vec![from.clone(), to.clone()],
-            other => self
-                .state
-                .instances
-                .get(other.instance())
-                .map(|i| i.host.clone())
-                .into_iter()
-                .collect(),
-        }
     }
 
     /// Accepts a compute operation under `op_id` (see [`super::Site`] for the rules).
@@ -264,7 +238,7 @@ impl World {
             deadline_s: t + timing.op_deadline_s,
             before: rec.state,
         };
-        self.state.compute_ops.insert(op_id.to_string(), record);
+        self.add_compute_op(op_id, record);
         if let Some(rec) = self.state.instances.get_mut(name) {
             rec.state = during;
             rec.op = Some(op_id.to_string());
@@ -296,8 +270,7 @@ impl World {
                 let reason = format!("failed by fail_next_move; the instance stays on {from}");
                 return self.fail_compute(op_id, reason);
             }
-            ComputeOp::Move { to, .. } => {
-                rec.host = to.clone();
+            ComputeOp::Move { .. } => {
                 rec.state = record.before;
                 rec.moves_applied += 1;
                 Status::Done
@@ -312,16 +285,18 @@ impl World {
             }
         };
         rec.op = None;
-        if let Some(record) = self.state.compute_ops.get_mut(op_id) {
-            record.status = status;
+        // Unindexed before the instance changes host: what it involves is read from the state.
+        self.settle_compute_op(op_id, status);
+        if let ComputeOp::Move { instance, to, .. } = &record.op {
+            self.place(instance, to);
         }
     }
 
     /// Fails a pending compute operation: the instance is left where and as it was.
     fn fail_compute(&mut self, op_id: &str, reason: String) {
-        let Some(record) = self.state.compute_ops.get_mut(op_id) else { return };
-        record.status = Status::Failed(reason);
+        let Some(record) = self.state.compute_ops.get(op_id) else { return };
         let (instance, before) = (record.op.instance().to_string(), record.before);
+        self.settle_compute_op(op_id, Status::Failed(reason));
         if let Some(rec) = self.state.instances.get_mut(&instance) {
             rec.state = before;
             rec.op = None;
@@ -335,7 +310,7 @@ impl World {
             .compute_ops
             .get(op_id)
             .ok_or_else(|| DriverError::UnknownComputeOp { op_id: op_id.to_string() })?;
-        for host in self.hosts_of(&record.op) {
+        for host in involved(&self.state, &record.op) {
             self.reachable(&host, backend)?;
         }
         Ok(record)

@@ -3,7 +3,7 @@
 //! that name the key, validated before a [`super::Site`] is built from it, and the seeded
 //! [`SiteSpec::demo`] site of `hearth demo`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::f64::consts::TAU;
 use std::path::Path;
 
@@ -377,8 +377,9 @@ impl SiteSpec {
         ] {
             positive(&format!("timing.{name}"), value)?;
         }
-        let (mut zone_ids, mut rack_ids, mut host_ids) =
-            (HashSet::new(), HashSet::new(), HashSet::new());
+        let (mut zone_ids, mut rack_ids) = (HashSet::new(), HashSet::new());
+        // Every host by id, for the instances' lookups.
+        let mut host_ids: HashMap<&str, &HostSpec> = HashMap::new();
         for zone in &self.zones {
             let key = |field: &str| format!("zones[{}].{field}", zone.id);
             if !zone_ids.insert(zone.id.as_str()) {
@@ -397,7 +398,7 @@ impl SiteSpec {
                     let key = |field: &str| {
                         format!("zones[{}].racks[{}].hosts[{}].{field}", zone.id, rack.id, host.id)
                     };
-                    if !host_ids.insert(host.id.as_str()) {
+                    if host_ids.insert(host.id.as_str(), host).is_some() {
                         return bad(key("id"), format!("host id {:?} is used twice", host.id));
                     }
                     positive(&key("cpus"), host.cpus)?;
@@ -409,14 +410,13 @@ impl SiteSpec {
             }
         }
         let mut instance_ids = HashSet::new();
-        let mut reserved: std::collections::HashMap<&str, (f64, f64)> = Default::default();
+        let mut reserved: HashMap<&str, (f64, f64)> = HashMap::new();
         for instance in &self.instances {
             let key = |field: &str| format!("instances[{}].{field}", instance.id);
             if !instance_ids.insert(instance.id.as_str()) {
                 return bad(key("id"), format!("instance id {:?} is used twice", instance.id));
             }
-            let Some((_, _, host)) = self.hosts().find(|(_, _, host)| host.id == instance.host)
-            else {
+            let Some(&host) = host_ids.get(instance.host.as_str()) else {
                 return bad(key("host"), format!("no host {:?} in any zone", instance.host));
             };
             positive(&key("cpus"), instance.cpus)?;

@@ -2,8 +2,18 @@
 //! physics in sub-steps of at most [`MAX_STEP_S`], and the discrete changes (scripted events,
 //! finished power transitions, finished or expired compute operations) applied in time order.
 //! Also what the state reads as: the snapshot and the invariants.
+//!
+//! **Scale.** Next to the state the world keeps an [`Index`]: each host's instances, each
+//! host's pending operations, and the pending transitions and operations ordered by when they
+//! are due. It is derived from the state, never saved, rebuilt whenever a world is made from a
+//! state (and when a failed save rolls one back), and kept in step by the few methods that move
+//! an instance, start or end a power transition or a pending operation. So a call about one
+//! host costs what that host holds (plus `O(log n)` lookups), and moving the world to a time at
+//! which nothing is due costs `O(log n)` beyond the physics; only the physics, the snapshot and
+//! the invariants (which also check the index against a fresh one) visit every host.
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 use std::f64::consts::TAU;
 
 use model::{PowerCurve, SplitMix64};
@@ -137,20 +147,137 @@ enum ChangeKind {
     RecoveryUp,
 }
 
-/// The state and what is derived from its spec.
+/// The state, what is derived from its spec, and the [`Index`] into the state.
 pub(super) struct World {
+    /// Everything that changes. Instance placement, power transitions and pending operations
+    /// change only through the world's methods (which keep [`World::index`] in step); the
+    /// other fields may be set directly. Replacing the whole state goes through
+    /// [`World::restore`].
     pub(super) state: State,
     pub(super) hosts: BTreeMap<HostId, HostMeta>,
     pub(super) instances: BTreeMap<String, (InstanceSpec, u64)>,
+    /// Each zone's position in the spec, by id.
+    zone_ids: BTreeMap<String, usize>,
     air: Vec<ZoneAir>,
     timeline: Vec<Change>,
+    index: Index,
 }
 
-/// The next discrete change.
-enum Due {
-    Change,
+/// A site time as an ordered key: ordered by [`f64::total_cmp`], with `-0.0` taken as `0.0`
+/// so that it orders exactly as `<` does on the (finite) times the site makes.
+#[derive(Clone, Copy, Debug)]
+struct At(f64);
+
+impl At {
+    fn new(at_s: f64) -> At {
+        // -0.0 + 0.0 is +0.0; every other value is unchanged.
+        At(at_s + 0.0)
+    }
+}
+
+impl PartialEq for At {
+    fn eq(&self, other: &At) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for At {}
+
+impl PartialOrd for At {
+    fn partial_cmp(&self, other: &At) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for At {
+    fn cmp(&self, other: &At) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// A pending discrete change other than a scripted event. At equal times power transitions
+/// come first, in host order, then compute operations in ID order (the derived order).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Pending {
+    /// The host's power transition.
     Power(HostId),
+    /// The compute operation with this ID.
     Compute(String),
+}
+
+/// Lookups into a [`State`], derived from it and never saved; see the module documentation.
+#[derive(Debug, Default, PartialEq)]
+struct Index {
+    /// Every host's instances, by ID (a host without any has an empty set).
+    on_host: BTreeMap<HostId, BTreeSet<String>>,
+    /// Every host's pending compute operations, by ID: the ones [`involved`] names it in.
+    involving: BTreeMap<HostId, BTreeSet<String>>,
+    /// Every host's pending power operations, by ID.
+    powering: BTreeMap<HostId, BTreeSet<u64>>,
+    /// Pending power transitions and compute operations by when they are due: a transition's
+    /// `due_s`, an operation's `due_s` or `deadline_s`, whichever comes first.
+    due: BTreeSet<(At, Pending)>,
+}
+
+impl Index {
+    /// The index of `state`, from scratch.
+    fn build(state: &State) -> Index {
+        let mut index = Index::default();
+        for (id, host) in &state.hosts {
+            index.on_host.insert(id.clone(), BTreeSet::new());
+            index.involving.insert(id.clone(), BTreeSet::new());
+            index.powering.insert(id.clone(), BTreeSet::new());
+            if let Some(transition) = &host.transition {
+                index.due.insert((At::new(transition.due_s), Pending::Power(id.clone())));
+            }
+        }
+        for (id, rec) in &state.instances {
+            index.on_host.entry(rec.host.clone()).or_default().insert(id.clone());
+        }
+        for (op_id, record) in &state.compute_ops {
+            if record.status == Status::Pending {
+                index.add_compute(op_id, record, involved(state, &record.op));
+            }
+        }
+        for (op_id, record) in &state.power_ops {
+            if record.status == Status::Pending {
+                index.powering.entry(record.host.clone()).or_default().insert(*op_id);
+            }
+        }
+        index
+    }
+
+    /// Indexes the pending compute operation `op_id`, which involves `hosts`.
+    fn add_compute(&mut self, op_id: &str, record: &ComputeRecord, hosts: Vec<HostId>) {
+        let at = At::new(record.due_s.min(record.deadline_s));
+        self.due.insert((at, Pending::Compute(op_id.to_string())));
+        for host in hosts {
+            self.involving.entry(host).or_default().insert(op_id.to_string());
+        }
+    }
+
+    /// Forgets the compute operation `op_id`, which involves `hosts`, as pending.
+    fn remove_compute(&mut self, op_id: &str, record: &ComputeRecord, hosts: Vec<HostId>) {
+        let at = At::new(record.due_s.min(record.deadline_s));
+        self.due.remove(&(at, Pending::Compute(op_id.to_string())));
+        for host in hosts {
+            if let Some(ops) = self.involving.get_mut(&host) {
+                ops.remove(op_id);
+            }
+        }
+    }
+}
+
+/// The hosts a compute operation involves: a move's two, the instance's host otherwise. An
+/// instance is in at most one operation, so this does not change while the operation is
+/// pending.
+pub(super) fn involved(state: &State, op: &ComputeOp) -> Vec<HostId> {
+    match op {
+        ComputeOp::Move { from, to, .. } => vec![from.clone(), to.clone()],
+        other => {
+            state.instances.get(other.instance()).map(|i| i.host.clone()).into_iter().collect()
+        }
+    }
 }
 
 impl World {
@@ -204,13 +331,13 @@ impl World {
             next_power_op: 0,
             next_change: 0,
         };
-        let mut world = World::index(state);
+        let mut world = World::build(state);
         // Hosts start at their steady temperature in the setpoint air.
         let readings = world.host_readings();
-        for (id, host) in &mut world.state.hosts {
+        for ((id, host), reading) in world.state.hosts.iter_mut().zip(readings) {
             let meta = &world.hosts[id];
             let air_c = world.state.zones[meta.zone].air_c;
-            host.temp_c = meta.thermal.steady_c(readings[id].1, air_c);
+            host.temp_c = meta.thermal.steady_c(reading.1, air_c);
         }
         world
     }
@@ -262,14 +389,15 @@ impl World {
         if !state.t_s.is_finite() || !state.origin_s.is_finite() {
             return Err("its time is not a finite number".to_string());
         }
-        let world = World::index(state);
+        let world = World::build(state);
         if world.state.next_change > world.timeline.len() {
             return Err("its event counter is past the last event".to_string());
         }
         Ok(world)
     }
 
-    fn index(state: State) -> World {
+    /// The world of `state`: what its spec implies, and its index.
+    fn build(state: State) -> World {
         let spec = &state.spec;
         let hosts = spec
             .hosts()
@@ -325,7 +453,113 @@ impl World {
         }
         // Stable: simultaneous changes keep the spec's order.
         timeline.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
-        World { state, hosts, instances, air, timeline }
+        let zone_ids = spec.zones.iter().enumerate().map(|(idx, z)| (z.id.clone(), idx)).collect();
+        let index = Index::build(&state);
+        World { state, hosts, instances, zone_ids, air, timeline, index }
+    }
+
+    /// Replaces the state (with one of this world's earlier states: same spec) and rebuilds
+    /// the index from it.
+    pub(super) fn restore(&mut self, state: State) {
+        self.index = Index::build(&state);
+        self.state = state;
+    }
+
+    /// The position of the zone `id` in the spec.
+    pub(super) fn zone(&self, id: &str) -> Option<usize> {
+        self.zone_ids.get(id).copied()
+    }
+
+    /// The instances defined on `host`, by ID (none for a host the site does not have).
+    pub(super) fn ids_on(&self, host: &HostId) -> impl Iterator<Item = &String> {
+        self.index.on_host.get(host).into_iter().flatten()
+    }
+
+    /// The instances defined on `host`, by ID, each with its record, spec and noise key.
+    pub(super) fn on(
+        &self,
+        host: &HostId,
+    ) -> impl Iterator<Item = (&String, &InstanceRec, &InstanceSpec, u64)> {
+        self.ids_on(host).filter_map(|id| {
+            let rec = self.state.instances.get(id)?;
+            let (spec, key) = self.instances.get(id)?;
+            Some((id, rec, spec, *key))
+        })
+    }
+
+    /// The pending compute operations that involve `host` (see [`involved`]), by ID.
+    pub(super) fn ops_involving(&self, host: &HostId) -> impl Iterator<Item = &String> {
+        self.index.involving.get(host).into_iter().flatten()
+    }
+
+    /// Starts, or with `None` calls off, `host`'s power transition.
+    pub(super) fn set_transition(&mut self, host_id: &HostId, transition: Option<Transition>) {
+        let Some(host) = self.state.hosts.get_mut(host_id) else { return };
+        if let Some(old) = &host.transition {
+            self.index.due.remove(&(At::new(old.due_s), Pending::Power(host_id.clone())));
+        }
+        if let Some(new) = &transition {
+            self.index.due.insert((At::new(new.due_s), Pending::Power(host_id.clone())));
+        }
+        host.transition = transition;
+    }
+
+    /// Records power operation `id` (the next ID, counted by the caller).
+    pub(super) fn add_power_op(&mut self, id: u64, record: PowerRecord) {
+        if record.status == Status::Pending {
+            self.index.powering.entry(record.host.clone()).or_default().insert(id);
+        }
+        self.state.power_ops.insert(id, record);
+    }
+
+    /// Ends every pending power operation on `host` with `status`.
+    pub(super) fn settle_power_ops(&mut self, host: &HostId, status: &Status) {
+        let ids = self.index.powering.get_mut(host).map(std::mem::take).unwrap_or_default();
+        for id in ids {
+            if let Some(record) = self.state.power_ops.get_mut(&id) {
+                record.status = status.clone();
+            }
+        }
+    }
+
+    /// Drops the record of power operation `id`; whether there was one.
+    pub(super) fn forget_power_op(&mut self, id: u64) -> bool {
+        let Some(record) = self.state.power_ops.remove(&id) else { return false };
+        if let Some(ids) = self.index.powering.get_mut(&record.host) {
+            ids.remove(&id);
+        }
+        true
+    }
+
+    /// Records the compute operation `op_id`, pending; the instance's own record is the
+    /// caller's to update.
+    pub(super) fn add_compute_op(&mut self, op_id: &str, record: ComputeRecord) {
+        let hosts = involved(&self.state, &record.op);
+        self.index.add_compute(op_id, &record, hosts);
+        self.state.compute_ops.insert(op_id.to_string(), record);
+    }
+
+    /// Ends the pending compute operation `op_id` with `status` (its instance's record is the
+    /// caller's to update). Call it before a finished move changes the instance's host.
+    pub(super) fn settle_compute_op(&mut self, op_id: &str, status: Status) {
+        let Some(record) = self.state.compute_ops.get(op_id) else { return };
+        if record.status == Status::Pending {
+            let hosts = involved(&self.state, &record.op);
+            self.index.remove_compute(op_id, record, hosts);
+        }
+        if let Some(record) = self.state.compute_ops.get_mut(op_id) {
+            record.status = status;
+        }
+    }
+
+    /// Defines `instance` on `to` instead of where it was.
+    pub(super) fn place(&mut self, instance: &str, to: &HostId) {
+        let Some(rec) = self.state.instances.get_mut(instance) else { return };
+        let from = std::mem::replace(&mut rec.host, to.clone());
+        if let Some(ids) = self.index.on_host.get_mut(&from) {
+            ids.remove(instance);
+        }
+        self.index.on_host.entry(to.clone()).or_default().insert(instance.to_string());
     }
 
     /// Site time for a clock reading of `clock_s`: never earlier than the state's own time.
@@ -337,77 +571,74 @@ impl World {
     pub(super) fn advance(&mut self, to_s: f64) -> bool {
         let mut changed = false;
         loop {
-            while let Some((at_s, due)) = self.next_due() {
+            while let Some(at_s) = self.next_due_s() {
                 if at_s > self.state.t_s {
                     break;
                 }
-                self.apply(due);
+                self.apply_next();
                 changed = true;
             }
             if self.state.t_s >= to_s {
                 return changed;
             }
-            let until = self.next_due().map_or(to_s, |(at_s, _)| at_s.min(to_s));
+            let until = self.next_due_s().map_or(to_s, |at_s| at_s.min(to_s));
             self.integrate(until);
         }
     }
 
-    fn next_due(&self) -> Option<(f64, Due)> {
-        let mut best: Option<(f64, Due)> = None;
-        let mut offer = |at_s: f64, due: Due| {
-            if best.as_ref().is_none_or(|(best_s, _)| at_s < *best_s) {
-                best = Some((at_s, due));
-            }
-        };
-        if let Some(change) = self.timeline.get(self.state.next_change) {
-            offer(change.at_s, Due::Change);
-        }
-        for (id, host) in &self.state.hosts {
-            if let Some(transition) = &host.transition {
-                offer(transition.due_s, Due::Power(id.clone()));
-            }
-        }
-        for (id, op) in &self.state.compute_ops {
-            if op.status == Status::Pending {
-                offer(op.due_s.min(op.deadline_s), Due::Compute(id.clone()));
-            }
-        }
-        best
+    /// The next scripted event's time, and the first pending change's.
+    fn next_times(&self) -> (Option<f64>, Option<f64>) {
+        let change_s = self.timeline.get(self.state.next_change).map(|change| change.at_s);
+        (change_s, self.index.due.first().map(|(at, _)| at.0))
     }
 
-    fn apply(&mut self, due: Due) {
-        match due {
-            Due::Change => {
-                let change = &self.timeline[self.state.next_change];
-                let zone = &mut self.state.zones[change.zone];
-                match change.kind {
-                    ChangeKind::UnitsFail(units) => {
-                        zone.failed_units = zone.failed_units.saturating_add(units)
-                    }
-                    ChangeKind::UnitsRecover(units) => {
-                        zone.failed_units = zone.failed_units.saturating_sub(units)
-                    }
-                    ChangeKind::RecoveryDown => {
-                        zone.recovery_down = zone.recovery_down.saturating_add(1)
-                    }
-                    ChangeKind::RecoveryUp => {
-                        zone.recovery_down = zone.recovery_down.saturating_sub(1)
-                    }
-                }
-                self.state.next_change += 1;
-            }
-            Due::Power(host_id) => {
-                let Some(host) = self.state.hosts.get_mut(&host_id) else { return };
-                let Some(transition) = host.transition.take() else { return };
-                host.power = transition.target;
-                for op in self.state.power_ops.values_mut() {
-                    if op.host == host_id && op.status == Status::Pending {
-                        op.status = Status::Done;
-                    }
-                }
-            }
-            Due::Compute(op_id) => self.finish_compute(&op_id),
+    /// When the next discrete change is due, if any is.
+    fn next_due_s(&self) -> Option<f64> {
+        match self.next_times() {
+            (Some(change_s), Some(pending_s)) => Some(change_s.min(pending_s)),
+            (change_s, pending_s) => change_s.or(pending_s),
         }
+    }
+
+    /// Applies the next discrete change: at equal times a scripted event first, then power
+    /// transitions by host, then compute operations by ID.
+    fn apply_next(&mut self) {
+        match self.next_times() {
+            (Some(change_s), pending_s) if pending_s.is_none_or(|at_s| change_s <= at_s) => {
+                self.apply_change();
+            }
+            _ => match self.index.due.pop_first() {
+                Some((_, Pending::Power(host_id))) => self.finish_transition(&host_id),
+                Some((_, Pending::Compute(op_id))) => self.finish_compute(&op_id),
+                None => {}
+            },
+        }
+    }
+
+    /// Applies the next scripted event.
+    fn apply_change(&mut self) {
+        let change = &self.timeline[self.state.next_change];
+        let zone = &mut self.state.zones[change.zone];
+        match change.kind {
+            ChangeKind::UnitsFail(units) => {
+                zone.failed_units = zone.failed_units.saturating_add(units)
+            }
+            ChangeKind::UnitsRecover(units) => {
+                zone.failed_units = zone.failed_units.saturating_sub(units)
+            }
+            ChangeKind::RecoveryDown => zone.recovery_down = zone.recovery_down.saturating_add(1),
+            ChangeKind::RecoveryUp => zone.recovery_down = zone.recovery_down.saturating_sub(1),
+        }
+        self.state.next_change += 1;
+    }
+
+    /// Ends `host_id`'s power transition (already taken off the due index): the host is in
+    /// its target state and its pending power operations are done.
+    fn finish_transition(&mut self, host_id: &HostId) {
+        let Some(host) = self.state.hosts.get_mut(host_id) else { return };
+        let Some(transition) = host.transition.take() else { return };
+        host.power = transition.target;
+        self.settle_power_ops(host_id, &Status::Done);
     }
 
     /// Integrates the physics from the state's time to `until_s`.
@@ -417,8 +648,8 @@ impl World {
             let dt = left.min(MAX_STEP_S);
             let readings = self.host_readings();
             let mut heat_w = vec![0.0; self.state.zones.len()];
-            for (id, meta) in &self.hosts {
-                heat_w[meta.zone] += readings[id].1;
+            for (meta, reading) in self.hosts.values().zip(&readings) {
+                heat_w[meta.zone] += reading.1;
             }
             let mut air_before = Vec::with_capacity(heat_w.len());
             for (idx, zone) in self.state.zones.iter_mut().enumerate() {
@@ -426,9 +657,9 @@ impl World {
                 let cooling_w = cooling_w(&self.state.spec, idx, zone);
                 zone.air_c = self.air[idx].step(zone.air_c, heat_w[idx], cooling_w, dt).air_c;
             }
-            for (id, host) in &mut self.state.hosts {
+            for ((id, host), reading) in self.state.hosts.iter_mut().zip(&readings) {
                 let meta = &self.hosts[id];
-                let power_w = readings[id].1;
+                let power_w = reading.1;
                 let air_c = (air_before[meta.zone] + self.state.zones[meta.zone].air_c) / 2.0;
                 host.temp_c = meta.thermal.step(host.temp_c, power_w, air_c, dt);
                 host.energy_j += power_w * dt;
@@ -439,10 +670,14 @@ impl World {
 
     /// An instance's CPU use now, 0 when it is stopped.
     pub(super) fn cpu_use(&self, id: &str) -> f64 {
-        let (Some(rec), Some((spec, key))) = (self.state.instances.get(id), self.instances.get(id))
-        else {
-            return 0.0;
-        };
+        match (self.state.instances.get(id), self.instances.get(id)) {
+            (Some(rec), Some((spec, key))) => self.use_of(rec, spec, *key),
+            _ => 0.0,
+        }
+    }
+
+    /// [`World::cpu_use`] of an instance already looked up: its record, spec and noise key.
+    pub(super) fn use_of(&self, rec: &InstanceRec, spec: &InstanceSpec, key: u64) -> f64 {
         if rec.state == InstanceState::Stopped {
             return 0.0;
         }
@@ -454,31 +689,31 @@ impl World {
         (load.mean + wave + load.noise * (2.0 * noise - 1.0)).clamp(0.0, 1.0)
     }
 
-    /// Every host's utilization and power now. A host powering on or off draws its idle
-    /// power (its curve at 0) and runs nothing; an off host draws nothing.
-    pub(super) fn host_readings(&self) -> BTreeMap<HostId, (f64, f64)> {
-        let mut cores: BTreeMap<&HostId, f64> = BTreeMap::new();
-        for (id, rec) in &self.state.instances {
-            let cpus = self.instances.get(id).map_or(0.0, |(spec, _)| spec.cpus);
-            *cores.entry(&rec.host).or_default() += cpus * self.cpu_use(id);
+    /// `host`'s utilization and power now: its running (or migrating-out) instances' CPU use
+    /// over its CPUs, clamped to 1, on its curve. A host powering on or off draws its idle
+    /// power (its curve at 0) and runs nothing; an off host, or one the site does not have,
+    /// draws nothing.
+    pub(super) fn host_reading(&self, id: &HostId) -> (f64, f64) {
+        let (Some(host), Some(meta)) = (self.state.hosts.get(id), self.hosts.get(id)) else {
+            return (0.0, 0.0);
+        };
+        match (host.power, &host.transition) {
+            (SitePower::Off, None) => (0.0, 0.0),
+            (_, Some(_)) => (0.0, meta.curve.idle().0),
+            (SitePower::On, None) => {
+                let used = self.on(id).fold(0.0, |used, (_, rec, spec, key)| {
+                    used + spec.cpus * self.use_of(rec, spec, key)
+                });
+                let utilization = (used / meta.cpus).clamp(0.0, 1.0);
+                (utilization, meta.curve.at(utilization).0)
+            }
         }
-        self.state
-            .hosts
-            .iter()
-            .map(|(id, host)| {
-                let meta = &self.hosts[id];
-                let reading = match (host.power, &host.transition) {
-                    (SitePower::Off, None) => (0.0, 0.0),
-                    (_, Some(_)) => (0.0, meta.curve.idle().0),
-                    (SitePower::On, None) => {
-                        let used = cores.get(id).copied().unwrap_or(0.0);
-                        let utilization = (used / meta.cpus).clamp(0.0, 1.0);
-                        (utilization, meta.curve.at(utilization).0)
-                    }
-                };
-                (id.clone(), reading)
-            })
-            .collect()
+    }
+
+    /// Every host's [`World::host_reading`], in host order (the order of `state.hosts` and of
+    /// `hosts`, which hold the same hosts).
+    pub(super) fn host_readings(&self) -> Vec<(f64, f64)> {
+        self.state.hosts.keys().map(|id| self.host_reading(id)).collect()
     }
 
     /// What the site looks like now.
@@ -500,9 +735,10 @@ impl World {
                 cooling_w: cooling_w(spec, idx, zone),
                 heat_w: self
                     .hosts
-                    .iter()
-                    .filter(|(_, meta)| meta.zone == idx)
-                    .map(|(id, _)| readings[id].1)
+                    .values()
+                    .zip(&readings)
+                    .filter(|(meta, _)| meta.zone == idx)
+                    .map(|(_, reading)| reading.1)
                     .sum(),
             })
             .collect();
@@ -510,7 +746,8 @@ impl World {
             .state
             .hosts
             .iter()
-            .map(|(id, host)| {
+            .zip(&readings)
+            .map(|((id, host), reading)| {
                 let meta = &self.hosts[id];
                 HostSnapshot {
                     id: id.clone(),
@@ -519,18 +756,12 @@ impl World {
                     management: meta.management,
                     power: host.power,
                     transitioning_to: host.transition.as_ref().map(|t| t.target),
-                    utilization: readings[id].0,
-                    power_w: readings[id].1,
+                    utilization: reading.0,
+                    power_w: reading.1,
                     temp_c: host.temp_c,
                     limit_c: meta.limit_c,
                     energy_j: host.energy_j,
-                    instances: self
-                        .state
-                        .instances
-                        .iter()
-                        .filter(|(_, rec)| rec.host == *id)
-                        .map(|(name, _)| name.clone())
-                        .collect(),
+                    instances: self.ids_on(id).cloned().collect(),
                 }
             })
             .collect();
@@ -566,23 +797,36 @@ impl World {
                 reserved.1 += spec.memory_mib;
             }
         };
-        for (id, rec) in &self.state.instances {
-            if rec.host == *host {
-                add(id);
-            }
+        for id in self.ids_on(host) {
+            add(id);
         }
-        for op in self.state.compute_ops.values() {
-            if let (Status::Pending, ComputeOp::Move { instance, to, .. }) = (&op.status, &op.op) {
-                if to == host {
-                    add(instance);
+        for op_id in self.ops_involving(host) {
+            if let Some(op) = self.state.compute_ops.get(op_id) {
+                if let ComputeOp::Move { instance, to, .. } = &op.op {
+                    if to == host {
+                        add(instance);
+                    }
                 }
             }
         }
         reserved
     }
 
-    /// The safety properties the site keeps; see [`super::Site::check_invariants`].
+    /// The safety properties the site keeps; see [`super::Site::check_invariants`]. Worked
+    /// out from the state alone, in `O(n log n)`; then the index is checked against one
+    /// built afresh.
     pub(super) fn check_invariants(&self) -> Result<(), String> {
+        let mut done_moves: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut pending: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
+        for (op_id, op) in &self.state.compute_ops {
+            match (&op.status, &op.op) {
+                (Status::Done, ComputeOp::Move { instance, .. }) => {
+                    *done_moves.entry(instance.as_str()).or_default() += 1;
+                }
+                (Status::Pending, _) => pending.entry(op.op.instance()).or_default().push(op_id),
+                _ => {}
+            }
+        }
         for (id, rec) in &self.state.instances {
             let Some(host) = self.state.hosts.get(&rec.host) else {
                 return Err(format!("instance {id} is on {}, which does not exist", rec.host));
@@ -594,35 +838,38 @@ impl World {
                     rec.state, rec.host
                 ));
             }
-            let done_moves = self
-                .state
-                .compute_ops
-                .values()
-                .filter(|op| op.status == Status::Done)
-                .filter(|op| matches!(&op.op, ComputeOp::Move { instance, .. } if instance == id))
-                .count() as u64;
+            let done_moves = done_moves.get(id.as_str()).copied().unwrap_or(0);
             if done_moves != rec.moves_applied {
                 return Err(format!(
                     "instance {id}: {done_moves} move(s) done but {} applied",
                     rec.moves_applied
                 ));
             }
-            let pending = self
-                .state
-                .compute_ops
-                .iter()
-                .filter(|(_, op)| op.status == Status::Pending && op.op.instance() == id)
-                .map(|(op_id, _)| op_id.clone())
-                .collect::<Vec<_>>();
-            if pending.len() > 1 || pending.first() != rec.op.as_ref() {
+            let pending = pending.remove(id.as_str()).unwrap_or_default();
+            if pending.len() > 1 || pending.first().copied() != rec.op.as_ref() {
                 return Err(format!(
                     "instance {id}: operations in flight {pending:?}, recorded {:?}",
                     rec.op
                 ));
             }
         }
+        // CPUs and memory reserved, summed in the order `reserved` sums them.
+        let mut reserved: BTreeMap<&HostId, (f64, f64)> = BTreeMap::new();
+        let moves_in =
+            self.state.compute_ops.values().filter_map(|op| match (&op.status, &op.op) {
+                (Status::Pending, ComputeOp::Move { instance, to, .. }) => Some((to, instance)),
+                _ => None,
+            });
+        let defined = self.state.instances.iter().map(|(id, rec)| (&rec.host, id));
+        for (host, instance) in defined.chain(moves_in) {
+            if let Some((spec, _)) = self.instances.get(instance) {
+                let sum = reserved.entry(host).or_default();
+                sum.0 += spec.cpus;
+                sum.1 += spec.memory_mib;
+            }
+        }
         for (id, meta) in &self.hosts {
-            let (cpus, memory_mib) = self.reserved(id);
+            let (cpus, memory_mib) = reserved.get(id).copied().unwrap_or_default();
             if cpus > meta.cpus + 1e-9 || memory_mib > meta.memory_mib + 1e-9 {
                 return Err(format!(
                     "host {id} is over its capacity: {cpus} of {} CPUs, {memory_mib} of {} MiB \
@@ -631,12 +878,22 @@ impl World {
                 ));
             }
         }
+        let fresh = Index::build(&self.state);
+        let parts = [
+            ("instances by host", self.index.on_host == fresh.on_host),
+            ("operations by host", self.index.involving == fresh.involving),
+            ("power operations by host", self.index.powering == fresh.powering),
+            ("changes by due time", self.index.due == fresh.due),
+        ];
+        if let Some((part, _)) = parts.iter().find(|(_, agrees)| !agrees) {
+            return Err(format!("the site's index of {part} disagrees with its state"));
+        }
         Ok(())
     }
 }
 
 /// The zone's working cooling: working units and the heat-recovery loop while it is up.
-fn cooling_w(spec: &SiteSpec, idx: usize, zone: &ZoneState) -> f64 {
+pub(super) fn cooling_w(spec: &SiteSpec, idx: usize, zone: &ZoneState) -> f64 {
     let zone_spec = &spec.zones[idx];
     let units = zone_spec.cooling_units.saturating_sub(zone.failed_units);
     let recovery = if zone.recovery_down == 0 { zone_spec.heat_recovery_w } else { 0.0 };
@@ -735,6 +992,8 @@ pub struct InstanceSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compute::MoveKind;
+    use crate::power::PowerOp;
     use crate::site::spec::{EventSpec, LoadSpec};
 
     fn world(spec: SiteSpec) -> World {
@@ -761,6 +1020,80 @@ mod tests {
             seen.push(uses[0]);
         }
         assert_ne!(seen[2], seen[3], "a new minute, a new draw");
+    }
+
+    #[test]
+    fn the_index_follows_moves_cancels_power_changes_a_reload_and_a_rollback() {
+        let mut spec = SiteSpec::small();
+        spec.timing.live_mib_per_s = 10.0; // vm1 (4096 MiB) takes 409.6 s
+        let mut w = world(spec);
+        let on = |w: &World, host: &str| {
+            w.ids_on(&HostId::new(host)).cloned().collect::<Vec<_>>().join(" ")
+        };
+        let involving = |w: &World, host: &str| {
+            w.ops_involving(&HostId::new(host)).cloned().collect::<Vec<_>>().join(" ")
+        };
+        let agrees = |w: &World| {
+            assert_eq!(w.index, Index::build(&w.state));
+            w.check_invariants().unwrap();
+        };
+        let mv = |instance: &str, from: &str, to: &str, kind| ComputeOp::Move {
+            instance: instance.into(),
+            from: HostId::new(from),
+            to: HostId::new(to),
+            kind,
+        };
+        let (h2, h3) = (HostId::new("h2"), HostId::new("h3"));
+
+        w.submit("live", &mv("vm1", "h1", "h2", MoveKind::Live), "test").unwrap();
+        w.submit("cold", &mv("vm3", "h2", "h1", MoveKind::Cold), "test").unwrap();
+        assert_eq!(involving(&w, "h2"), "cold live");
+        assert_eq!(w.reserved(&h2), (4.0, 6144.0), "vm3, and vm1 moving in");
+        agrees(&w);
+        assert!(!w.advance(19.0), "nothing due yet");
+        assert!(w.advance(20.0), "the cold move lands");
+        assert!(!w.advance(20.0), "nothing more is due at the same time");
+        assert_eq!((on(&w, "h1"), on(&w, "h2")), ("vm1 vm2 vm3".into(), "".into()));
+        assert_eq!(involving(&w, "h1"), "live");
+        agrees(&w);
+
+        // A state file's world is indexed afresh, the same.
+        let text = serde_json::to_string(&w.state).unwrap();
+        let reloaded = World::from_state(serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(reloaded.index, w.index);
+
+        assert!(w.cancel("live", "test").unwrap());
+        assert_eq!(involving(&w, "h1") + &involving(&w, "h2"), "");
+        agrees(&w);
+        w.submit("again", &mv("vm1", "h1", "h2", MoveKind::Live), "test").unwrap();
+        w.advance(20.0 + 409.6);
+        assert_eq!((on(&w, "h1"), on(&w, "h2")), ("vm2 vm3".into(), "vm1".into()));
+        assert_eq!(w.host_readings()[1], w.host_reading(&h2));
+        agrees(&w);
+
+        // Power: a transition called off, then one that finishes.
+        w.power_request(&h3, PowerOp::On, "test").unwrap();
+        agrees(&w);
+        w.power_request(&h3, PowerOp::Off, "test").unwrap();
+        assert!(w.index.due.is_empty() && w.index.powering[&h3].is_empty());
+        agrees(&w);
+        let boot = w.power_request(&h3, PowerOp::On, "test").unwrap();
+        assert!(w.forget_power_op(boot.get()));
+        w.power_request(&h3, PowerOp::On, "test").unwrap();
+        agrees(&w);
+        w.advance(w.state.t_s + 60.0);
+        assert_eq!(w.state.hosts[&h3].power, SitePower::On);
+        agrees(&w);
+
+        // A rolled-back change takes the index back with the state.
+        let before = w.state.clone();
+        w.submit("back", &mv("vm2", "h1", "h3", MoveKind::Cold), "test").unwrap();
+        w.advance(w.state.t_s + 20.0);
+        assert_eq!(on(&w, "h3"), "vm2");
+        w.restore(before);
+        assert_eq!((on(&w, "h1"), on(&w, "h3")), ("vm2 vm3".into(), "".into()));
+        assert_eq!(w.index, Index::build(&w.state));
+        agrees(&w);
     }
 
     #[test]
