@@ -176,6 +176,7 @@ pub fn thermal_observation(
                     customer_importance: 1.0,
                     group: None,
                     migrating: false,
+                    movable: false,
                 };
             };
             let inst = &observed.instances[i];
@@ -195,6 +196,7 @@ pub fn thermal_observation(
                 customer_importance: 1.0,
                 group: None,
                 migrating: info.state == InstanceState::Migrating,
+                movable: info.movable,
             }
         })
         .collect();
@@ -269,13 +271,22 @@ fn thermal_steps(
 
 /// The heat planner's fleet for the snapshot: every readable host, and the instances on them.
 /// Returns the spec and, per spec instance, its index in `observed.instances`.
+///
+/// With `zone`, only that zone's hosts and the instances on them, keeping `spare_hosts` spares.
 pub fn fleet_spec(
     observed: &Observed,
     topology: &Topology,
     policy: &ControllerPolicy,
     history: &History,
+    zone: Option<usize>,
+    spare_hosts: usize,
 ) -> (FleetSpec, Vec<usize>) {
-    let readable: Vec<bool> = observed.hosts.iter().map(|h| h.error.is_none()).collect();
+    let readable: Vec<bool> = observed
+        .hosts
+        .iter()
+        .zip(&topology.hosts)
+        .map(|(h, info)| h.error.is_none() && zone.is_none_or(|z| info.zone == z))
+        .collect();
     let hosts = topology
         .hosts
         .iter()
@@ -338,7 +349,7 @@ pub fn fleet_spec(
             headroom: vec![policy.heat.headroom, policy.heat.headroom],
             migration_budget: None,
             min_dwell_s: policy.heat.min_dwell_s,
-            spare_hosts: policy.limits.spare_hosts,
+            spare_hosts,
         },
     };
     (spec, index)
@@ -400,7 +411,59 @@ pub fn decide(
     Decision { steps, heat, thermal: zones, notes, audit }
 }
 
-/// The heat planner's steps, cut to the cycle's limits.
+/// One planning scope's plan: its fleet, the observed index of each of its instances, the plan.
+struct Scoped {
+    spec: FleetSpec,
+    index: Vec<usize>,
+    plan: heat::plan::Plan,
+}
+
+/// The heat planner's plans: one per zone (`heat.scope = "zone"`, the default: each zone's
+/// heat-recovery loop is planned on its own and no heat plan moves heat between cooling zones),
+/// or one for the whole site. Site-wide spares are dealt to the zones in order.
+fn heat_plans(
+    observed: &Observed,
+    topology: &Topology,
+    policy: &ControllerPolicy,
+    history: &History,
+    notes: &mut Vec<String>,
+) -> Vec<Scoped> {
+    let scopes: Vec<(Option<usize>, usize)> = match policy.heat.scope {
+        crate::policy::Scope::Site => vec![(None, policy.limits.spare_hosts)],
+        crate::policy::Scope::Zone => {
+            let n = topology.zones.len().max(1);
+            let spares = policy.limits.spare_hosts;
+            (0..topology.zones.len())
+                .map(|z| (Some(z), spares / n + usize::from(z < spares % n)))
+                .collect()
+        }
+    };
+    let mut plans = Vec::with_capacity(scopes.len());
+    for (zone, spares) in scopes {
+        let (spec, index) = fleet_spec(observed, topology, policy, history, zone, spares);
+        if spec.hosts.is_empty() {
+            continue;
+        }
+        match Problem::new(&spec) {
+            Ok(problem) => {
+                let plan = heat::plan::plan(&problem);
+                plans.push(Scoped { spec, index, plan });
+            }
+            Err(err) => {
+                let scope = zone
+                    .map_or("the site".to_string(), |z| format!("zone {}", topology.zones[z].id));
+                notes.push(format!(
+                    "heat plan for {scope} skipped: the fleet as observed is invalid: {err}"
+                ));
+            }
+        }
+    }
+    plans
+}
+
+/// The heat planner's steps, cut to the cycle's limits: power-ons first, then migrations taken
+/// round-robin across the scopes' safe orders, then the power-downs whose hosts those
+/// migrations empty.
 fn heat_steps(
     observed: &Observed,
     topology: &Topology,
@@ -409,92 +472,107 @@ fn heat_steps(
     heat: &mut HeatStatus,
     notes: &mut Vec<String>,
 ) -> Vec<Step> {
-    let (spec, index) = fleet_spec(observed, topology, policy, history);
-    let problem = match Problem::new(&spec) {
-        Ok(problem) => problem,
-        Err(err) => {
-            notes.push(format!("heat plan skipped: the fleet as observed is invalid: {err}"));
-            return Vec::new();
-        }
-    };
-    let plan = heat::plan::plan(&problem);
-    heat.planned_covered_hosts = Some(plan.score.covered_hosts);
-    heat.upper_bound = Some(plan.upper_bound);
-    let host_of = |h: usize| drivers::HostId::new(spec.hosts[h].id.clone());
+    let plans = heat_plans(observed, topology, policy, history, notes);
+    heat.planned_covered_hosts = Some(plans.iter().map(|p| p.plan.score.covered_hosts).sum());
+    heat.upper_bound = Some(plans.iter().map(|p| p.plan.upper_bound).sum());
+    let host_of = |s: &Scoped, h: usize| drivers::HostId::new(s.spec.hosts[h].id.clone());
     let limits = &policy.limits;
     let mut steps = Vec::new();
     let mut power_budget = limits.power_changes_per_cycle;
-    for action in &plan.power {
-        if matches!(action.action, PowerKind::PowerOn | PowerKind::Wake) {
+    for scoped in &plans {
+        for action in &scoped.plan.power {
+            if !matches!(action.action, PowerKind::PowerOn | PowerKind::Wake) {
+                continue;
+            }
             if power_budget == 0 {
                 notes.push(format!(
                     "rate limit: power-on of {} deferred",
-                    spec.hosts[action.host].id
+                    scoped.spec.hosts[action.host].id
                 ));
                 continue;
             }
             power_budget -= 1;
             steps.push(Step {
-                action: StepAction::PowerOn { host: host_of(action.host) },
+                action: StepAction::PowerOn { host: host_of(scoped, action.host) },
                 source: Source::Heat,
                 reason: "heat plan: needed to take migrations".into(),
             });
         }
     }
-    let kept = plan.migrations.len().min(limits.migrations_per_cycle);
-    if kept < plan.migrations.len() {
+    // Migrations: a prefix of each scope's safe order, the scopes taking turns.
+    let planned: usize = plans.iter().map(|p| p.plan.migrations.len()).sum();
+    let mut kept = vec![0usize; plans.len()];
+    let mut budget = limits.migrations_per_cycle.min(planned);
+    while budget > 0 {
+        let mut progressed = false;
+        for (k, scoped) in plans.iter().enumerate() {
+            if budget > 0 && kept[k] < scoped.plan.migrations.len() {
+                kept[k] += 1;
+                budget -= 1;
+                progressed = true;
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    let taken: usize = kept.iter().sum();
+    if taken < planned {
         notes.push(format!(
-            "rate limit: {} of {} planned migrations deferred to later cycles",
-            plan.migrations.len() - kept,
-            plan.migrations.len()
+            "rate limit: {} of {planned} planned migrations deferred to later cycles",
+            planned - taken
         ));
-    }
-    let mut leaving: HashMap<usize, usize> = HashMap::new();
-    for m in &plan.migrations {
-        *leaving.entry(m.from).or_default() += 1;
-    }
-    let mut left: HashMap<usize, usize> = HashMap::new();
-    for m in &plan.migrations[..kept] {
-        *left.entry(m.from).or_default() += 1;
-        let why = match plan.instances[m.instance] {
-            InstanceOutcome::Moved { why } => format!("{why:?}").to_lowercase(),
-            _ => "plan".into(),
-        };
-        let inst = &observed.instances[index[m.instance]];
-        steps.push(Step {
-            action: StepAction::Migrate {
-                instance: inst.info.id.clone(),
-                from: host_of(m.from),
-                to: host_of(m.to),
-            },
-            source: Source::Heat,
-            reason: format!("heat plan ({why}): {} MiB", m.memory_mib.round()),
-        });
     }
     let management: HashSet<&str> =
         topology.hosts.iter().filter(|h| h.management).map(|h| h.id.as_str()).collect();
-    for action in &plan.power {
-        if action.action != PowerKind::PowerDown {
-            continue;
+    let mut downs = Vec::new();
+    for (scoped, &kept) in plans.iter().zip(&kept) {
+        let plan = &scoped.plan;
+        let mut leaving: HashMap<usize, usize> = HashMap::new();
+        for m in &plan.migrations {
+            *leaving.entry(m.from).or_default() += 1;
         }
-        let h = action.host;
-        if management.contains(spec.hosts[h].id.as_str()) {
-            continue;
+        let mut left: HashMap<usize, usize> = HashMap::new();
+        for m in &plan.migrations[..kept] {
+            *left.entry(m.from).or_default() += 1;
+            let why = match plan.instances[m.instance] {
+                InstanceOutcome::Moved { why } => format!("{why:?}").to_lowercase(),
+                _ => "plan".into(),
+            };
+            let inst = &observed.instances[scoped.index[m.instance]];
+            steps.push(Step {
+                action: StepAction::Migrate {
+                    instance: inst.info.id.clone(),
+                    from: host_of(scoped, m.from),
+                    to: host_of(scoped, m.to),
+                },
+                source: Source::Heat,
+                reason: format!("heat plan ({why}): {} MiB", m.memory_mib.round()),
+            });
         }
-        if leaving.get(&h) != left.get(&h) {
-            continue; // its remaining migrations wait for a later cycle
+        for action in &plan.power {
+            let h = action.host;
+            if action.action != PowerKind::PowerDown
+                || management.contains(scoped.spec.hosts[h].id.as_str())
+                || leaving.get(&h) != left.get(&h)
+            {
+                continue; // not a power-down, a management host, or migrations still to come
+            }
+            let reason = match plan.hosts[h].reason {
+                HostReason::PoweredDown => "heat plan: empty after consolidation",
+                _ => "heat plan: empty",
+            };
+            downs.push((host_of(scoped, h), reason));
         }
+    }
+    for (host, reason) in downs {
         if power_budget == 0 {
-            notes.push(format!("rate limit: power-down of {} deferred", spec.hosts[h].id));
+            notes.push(format!("rate limit: power-down of {host} deferred"));
             continue;
         }
         power_budget -= 1;
-        let reason = match plan.hosts[h].reason {
-            HostReason::PoweredDown => "heat plan: empty after consolidation",
-            _ => "heat plan: empty",
-        };
         steps.push(Step {
-            action: StepAction::PowerDown { host: host_of(h) },
+            action: StepAction::PowerDown { host },
             source: Source::Heat,
             reason: reason.into(),
         });

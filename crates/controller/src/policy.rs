@@ -26,6 +26,20 @@ pub struct HeatPolicy {
     pub headroom: f64,
     /// Minimum seconds an instance stays put after a move.
     pub min_dwell_s: f64,
+    /// What one heat plan covers: `zone` (each cooling zone's heat-recovery loop on its own;
+    /// heat plans never move heat between zones) or `site` (one plan for every host).
+    pub scope: Scope,
+}
+
+/// The heat planner's scope.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// One plan per cooling zone.
+    #[default]
+    Zone,
+    /// One plan for the whole site.
+    Site,
 }
 
 /// Per-cycle rate limits and the spare capacity kept on.
@@ -43,7 +57,7 @@ pub struct Limits {
 impl Default for HeatPolicy {
     /// 125 W: what an ML110 G5 draws at 70 % CPU (the twin's reference target, docs/sim.md).
     fn default() -> HeatPolicy {
-        HeatPolicy { target_heat_w: 125.0, headroom: 0.1, min_dwell_s: 600.0 }
+        HeatPolicy { target_heat_w: 125.0, headroom: 0.1, min_dwell_s: 600.0, scope: Scope::Zone }
     }
 }
 

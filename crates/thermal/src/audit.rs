@@ -100,6 +100,11 @@ pub enum Reason {
         /// Its host id.
         from: String,
     },
+    /// An instance is stopped: the compute driver cannot move it.
+    StopNotMovable {
+        /// Its host id.
+        from: String,
+    },
     /// An instance is stopped: its host's migration timeout passed.
     StopTimeout {
         /// Its host id.

@@ -1447,8 +1447,12 @@ impl Guard {
             }
             let rec = Rec { zone: Some(zone), host: Some(host), instance: Some(instance) };
             let id = obs.instances[instance].id.clone();
-            let target =
-                if timed_out { None } else { self.target(obs, zone, host, instance, capacity) };
+            let movable = obs.instances[instance].movable;
+            let target = if timed_out || !movable {
+                None
+            } else {
+                self.target(obs, zone, host, instance, capacity)
+            };
             match target {
                 Some(to) => {
                     capacity.add(obs, to, instance);
@@ -1488,7 +1492,15 @@ impl Guard {
                     let action = Action::Stop { instance };
                     actions.push(action.clone());
                     let from = obs.hosts[host].id.clone();
-                    let (reason, text) = if timed_out {
+                    let (reason, text) = if !movable && !timed_out {
+                        (
+                            Reason::StopNotMovable { from: from.clone() },
+                            format!(
+                                "stop instance {id} on host {from}: it cannot be moved; it restarts \
+                                 when the host is back on"
+                            ),
+                        )
+                    } else if timed_out {
                         (
                             Reason::StopTimeout { from: from.clone(), since_s },
                             format!(

@@ -92,6 +92,14 @@ pub struct InstanceView {
     pub group: Option<String>,
     /// A migration of this instance is under way (it must not be moved or stopped again).
     pub migrating: bool,
+    /// The compute driver can move it; one that cannot is stopped, never migrated, when its host
+    /// is shed. Default true.
+    #[serde(default = "movable_default")]
+    pub movable: bool,
+}
+
+fn movable_default() -> bool {
+    true
 }
 
 /// Everything the guard sees at one instant.

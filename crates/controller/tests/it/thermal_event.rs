@@ -53,7 +53,15 @@ fn the_guard_rides_out_the_demo_cooling_failure_and_powers_everything_back() {
     assert!(max_air < 30.0, "z0's air peaked at {max_air:.1} °C");
     assert!(view.zones.iter().all(|z| z.phase == "normal"), "{:?}", view.zones);
     assert_eq!(totals.instances_lost, 0);
-    assert_eq!(totals.actions_failed, 0, "{totals:?}");
+    let failed: Vec<String> = shared
+        .store()
+        .journal(0, 100_000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.phase == store::Phase::Failed)
+        .map(|r| format!("{} {} {}: {:?}", r.op_id, r.kind, r.subject, r.error))
+        .collect();
+    assert_eq!(totals.actions_failed, 0, "{totals:?}\n{failed:#?}");
     // Every instance the guard stopped runs again.
     let snapshot = site.snapshot();
     let stopped: Vec<_> = snapshot

@@ -542,6 +542,7 @@ impl<'a> State<'a> {
                     customer_importance: inst.customer_importance,
                     group: inst.group.clone(),
                     migrating,
+                    movable: true,
                 }
             })
             .collect();

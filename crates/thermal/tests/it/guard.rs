@@ -479,3 +479,22 @@ fn bad_observations_are_errors_that_name_the_field() {
         "hosts.len()",
     );
 }
+
+#[test]
+fn an_instance_the_driver_cannot_move_is_stopped_never_migrated() {
+    let mut world = fleet();
+    world.obs.hosts[1].temp_c = Some(77.0); // h1 over its hardware limit: shed
+    world.obs.instances[2].movable = false; // "db" on h1, which h6 would otherwise take
+    let mut guard = Guard::new(policy(), Strategy::Seed).unwrap();
+    let actions = world.round(&mut guard, 10.0);
+    assert!(actions.contains(&Action::Stop { instance: 2 }), "{actions:?}");
+    assert!(!actions.iter().any(|a| matches!(a, Action::Migrate { instance: 2, .. })));
+    assert!(guard
+        .audit()
+        .iter()
+        .any(|r| matches!(r.reason, Reason::StopNotMovable { .. })
+            && r.text.contains("cannot be moved")));
+    // It restarts when its host is back.
+    run_until(&mut world, &mut guard, 200, |_, g| g.phase(0) == Some(ZonePhase::Normal));
+    assert_eq!(world.obs.instances[2].host, Some(1));
+}

@@ -49,6 +49,7 @@ pub fn instance(id: &str, host: usize) -> InstanceView {
         customer_importance: 1.0,
         group: None,
         migrating: false,
+        movable: true,
     }
 }
 
