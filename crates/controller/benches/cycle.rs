@@ -118,12 +118,7 @@ fn rig() -> &'static Rig {
         let site =
             Arc::new(Site::new(spec.clone(), clock.clone()).expect("the bench site validates"));
         let topology = Topology::from_site(&spec).unwrap();
-        let drivers = Drivers {
-            power: site.clone(),
-            sensors: site.clone(),
-            compute: site.clone(),
-            facility: Some(site.clone()),
-        };
+        let drivers = Drivers::from_site(site.clone());
         let observed = observe(&drivers, &topology, 0.0);
         let hosts = size().0;
         assert_eq!(

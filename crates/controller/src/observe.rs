@@ -21,6 +21,18 @@ pub struct Drivers {
     pub facility: Option<Arc<dyn Facility>>,
 }
 
+impl Drivers {
+    /// Every driver from one simulated site (it implements all four traits).
+    pub fn from_site(site: Arc<drivers::site::Site>) -> Drivers {
+        Drivers {
+            power: site.clone(),
+            sensors: site.clone(),
+            compute: site.clone(),
+            facility: Some(site),
+        }
+    }
+}
+
 /// One host as read.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HostObs {

@@ -101,12 +101,7 @@ pub fn run(
     let site = Arc::new(site);
     let spec = site.spec();
     let topology = Topology::from_site(&spec).map_err(|e| anyhow!("{e}"))?;
-    let drivers = Drivers {
-        power: site.clone(),
-        sensors: site.clone(),
-        compute: site.clone(),
-        facility: Some(site.clone()),
-    };
+    let drivers = Drivers::from_site(site.clone());
     let config = LoopConfig {
         mode: args.mode,
         interval_s: args.interval_s,

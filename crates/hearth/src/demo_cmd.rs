@@ -112,12 +112,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let beacons = start_beacons(&key)?;
     let beacon_addr = beacons.local_addr();
 
-    let drivers = Drivers {
-        power: site.clone(),
-        sensors: site.clone(),
-        compute: site.clone(),
-        facility: Some(site.clone()),
-    };
+    let drivers = Drivers::from_site(site.clone());
     let config = LoopConfig {
         mode: Mode::Auto,
         interval_s: 60.0,

@@ -38,12 +38,7 @@ impl Rig {
         }
         let spec = self.site.spec();
         let topology = Topology::from_site(&spec).unwrap();
-        let drivers = Drivers {
-            power: self.site.clone(),
-            sensors: self.site.clone(),
-            compute: self.site.clone(),
-            facility: Some(self.site.clone()),
-        };
+        let drivers = Drivers::from_site(self.site.clone());
         let config = LoopConfig {
             mode,
             poll_every: Duration::from_secs(1),

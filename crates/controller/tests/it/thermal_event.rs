@@ -20,12 +20,7 @@ fn the_guard_rides_out_the_demo_cooling_failure_and_powers_everything_back() {
     let spec = SiteSpec::demo(48, 4, 1);
     let site = Arc::new(Site::new(spec.clone(), clock.clone()).unwrap());
     let topology = Topology::from_site(&spec).unwrap();
-    let drivers = Drivers {
-        power: site.clone(),
-        sensors: site.clone(),
-        compute: site.clone(),
-        facility: Some(site.clone()),
-    };
+    let drivers = Drivers::from_site(site.clone());
     let config = LoopConfig {
         mode: Mode::Auto,
         poll_every: Duration::from_millis(100),
