@@ -1,7 +1,8 @@
 //! One full control cycle at scale (issue 6): observe → decide (estimate, thermal guard, heat
 //! plan, limits) → validate every planned step against fresh state, for 10 000 hosts and
 //! 100 000 instances on the simulated site, in observe mode (plans, never acts), with the store
-//! in memory. Target: under 1 s. Also times the three stages alone, so the total can be read.
+//! in memory. Target: under 1 s. Also times the three stages alone, so the total can be read,
+//! and decide with one site-wide heat plan instead of one per zone.
 //!
 //! Run: `cargo bench -p controller --bench cycle`. Smoke-run (each benchmark once, at a tenth of
 //! the size: the test suite builds it unoptimized) in the test suite: `cargo test -p controller
@@ -167,6 +168,23 @@ fn decide_only(bencher: divan::Bencher) {
     let rig = rig();
     let observed = observe(&rig.drivers, &rig.topology, 0.0);
     let policy = ControllerPolicy::default();
+    bencher.bench_local(|| {
+        let mut guard =
+            thermal::guard::Guard::new(policy.thermal.clone(), thermal::Strategy::Seed).unwrap();
+        decide(&observed, &rig.topology, &policy, &mut guard, &History::default(), &mut Vec::new())
+            .steps
+            .len()
+    });
+}
+
+/// Decide with one heat plan over the whole site (`heat.scope = "site"`), for comparison with
+/// the default per-zone plans.
+#[divan::bench(sample_count = 3, sample_size = 1)]
+fn decide_site_scope(bencher: divan::Bencher) {
+    let rig = rig();
+    let observed = observe(&rig.drivers, &rig.topology, 0.0);
+    let mut policy = ControllerPolicy::default();
+    policy.heat.scope = controller::policy::Scope::Site;
     bencher.bench_local(|| {
         let mut guard =
             thermal::guard::Guard::new(policy.thermal.clone(), thermal::Strategy::Seed).unwrap();
