@@ -15,6 +15,7 @@ DEBIAN_TOOLS=(
   "ip:iproute2"              # beacons: the multi-host test's network namespaces and veth pairs
   "ipmitool:ipmitool"        # drivers: the IPMI power and sensors driver
   "ipmi_sim:openipmi"        # drivers: the BMC simulator the IPMI driver is tested against
+  "openssl:openssl"          # drivers: the Redfish TLS test makes its CA and certificate
   "prometheus:prometheus"    # hearth: demo_observability scrapes the demo and an agent
   # hearth: demo_observability renders the dashboard headless (the font package gives it text)
   "chromium:chromium fonts-dejavu-core"
@@ -44,6 +45,33 @@ install_debian_tools() {
   "${as_root[@]}" apt-get update -q
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# The Redfish driver's tests run against sushy-emulator (PyPI sushy-tools, fake driver), from a
+# venv outside the work tree so that fresh clones on the same machine share it. It is installed
+# only when the emulator there does not run or is not the pinned version; the tests find it
+# through HEARTH_SUSHY_EMULATOR (crates/drivers/tests/it/redfish_sim.rs falls back to the same
+# default path).
+SUSHY_TOOLS_VERSION="2.2.0"
+SUSHY_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/hearth/sushy-venv"
+
+install_sushy_emulator() {
+  local emulator="$SUSHY_VENV/bin/sushy-emulator" installed=""
+  installed=$("$SUSHY_VENV/bin/python" -c \
+    'import importlib.metadata as m; print(m.version("sushy-tools"))' 2>/dev/null || true)
+  if [[ $installed != "$SUSHY_TOOLS_VERSION" ]] || ! "$emulator" --help >/dev/null 2>&1; then
+    command -v python3 >/dev/null 2>&1 ||
+      die "python3 not found: the Redfish tests need it for sushy-tools (apt-get install python3 python3-venv)"
+    printf '==> installing sushy-tools %s into %s\n' "$SUSHY_TOOLS_VERSION" "$SUSHY_VENV"
+    rm -rf "$SUSHY_VENV"
+    mkdir -p "$(dirname "$SUSHY_VENV")"
+    python3 -m venv "$SUSHY_VENV" ||
+      die "python3 -m venv $SUSHY_VENV failed: install python3-venv (apt-get install python3-venv)"
+    "$SUSHY_VENV/bin/pip" install -q --disable-pip-version-check \
+      "sushy-tools==$SUSHY_TOOLS_VERSION" || die "pip install sushy-tools==$SUSHY_TOOLS_VERSION failed"
+    "$emulator" --help >/dev/null 2>&1 || die "$emulator does not run after installing it"
+  fi
+  export HEARTH_SUSHY_EMULATOR="$emulator"
 }
 
 # The Rust toolchain: cargo plus the rustfmt and clippy components.
@@ -109,6 +137,7 @@ run_step() {
 
 check_shared_data
 install_debian_tools
+install_sushy_emulator
 check_rust_toolchain
 printf '==> %s\n' "$(cargo --version)"
 

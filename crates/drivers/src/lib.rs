@@ -1,11 +1,13 @@
 //! Drivers: the only code that touches BMCs and sensors. The [`Power`] and [`Sensors`] traits,
-//! the simulated implementation (the reference) and IPMI through ipmitool.
+//! the simulated implementation (the reference), IPMI through ipmitool and Redfish over HTTP(S).
 //!
 //! Reading order: [`host`] (the names every call carries), [`error`] (one error type, every
 //! message naming the host and, for a BMC, its address), [`clock`] (the only clock reader),
 //! [`power`] (the trait and the verified power change), [`sensors`], [`limiter`] (the cap on
 //! simultaneous power changes), then the implementations [`simulated`], [`site`] (a whole
-//! simulated data center behind all three traits) and [`ipmi`].
+//! simulated data center behind all three traits), [`ipmi`] and [`redfish`]. For the machine
+//! hearth runs on: [`hwmon`] (its sensors, from sysfs) and [`process`] (its tasks, as a
+//! [`Compute`] driver).
 //!
 //! Drivers are keyed by host: one driver object serves a whole fleet (the IPMI driver is a
 //! registry of BMCs), so one [`PowerLimiter`] around it caps power changes fleet-wide. The API is
@@ -42,6 +44,10 @@ pub mod compute;
 
 pub mod facility;
 
+pub mod route;
+
+pub mod config;
+
 pub mod limiter;
 
 pub mod simulated;
@@ -49,6 +55,13 @@ pub mod simulated;
 pub mod site;
 
 pub mod ipmi;
+
+pub mod redfish;
+
+pub mod hwmon;
+
+#[cfg(unix)]
+pub mod process;
 
 pub use clock::{Clock, ManualClock, SystemClock, UnixClock};
 pub use compute::{Compute, ComputeOp, InstanceInfo, InstanceState, MoveCapabilities, MoveKind};

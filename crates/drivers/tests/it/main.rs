@@ -5,10 +5,26 @@
 //!
 //! The IPMI tests need `ipmi_sim` (Debian package openipmi) and `ipmitool`; without them they
 //! fail and say to run scripts/test.sh, which installs both.
+//!
+//! The Compute conformance suite (`compute_conformance.rs`) runs on the simulated site
+//! (`site_compute.rs`, the reference) and on the process runner (`process.rs`, real
+//! `/bin/sleep` tasks); `hwmon.rs` reads Linux sensors from a sysfs fixture tree.
+//!
+//! The Redfish tests (`redfish.rs`) run the driver against sushy-emulator (`redfish_sim.rs`);
+//! without it they fail and say to run scripts/test.sh, which installs it into a venv.
 
 mod bmc_sim;
+mod compute_conformance;
 mod conformance;
+#[cfg(unix)]
+mod hwmon;
 mod ipmi;
 mod limiter;
+#[cfg(unix)]
+mod process;
+mod redfish;
+mod redfish_sim;
+mod route;
 mod simulated;
 mod site;
+mod site_compute;
