@@ -13,6 +13,7 @@ pub mod beacons;
 pub mod clock;
 pub mod decide;
 pub mod execute;
+pub mod hosts;
 pub mod metrics;
 pub mod observe;
 pub mod policy;

@@ -28,8 +28,12 @@ pub struct ControllerArgs {
     data_dir: Option<PathBuf>,
     /// The simulated site to drive (a site spec, TOML; its state lives in DIR/site.json, created
     /// on the first start and reopened after). Needs --data-dir.
-    #[arg(long, value_name = "FILE", requires = "data_dir")]
+    #[arg(long, value_name = "FILE", requires = "data_dir", conflicts_with = "hosts")]
     site: Option<PathBuf>,
+    /// The real hosts to drive: zones, hosts and each host's power, sensors and compute drivers
+    /// (TOML; docs/controller.md). Needs --data-dir. Check it first with `hearth hosts check`.
+    #[arg(long, value_name = "FILE", requires = "data_dir")]
+    hosts: Option<PathBuf>,
     /// How the loop acts: observe (plans, never acts), approve (plans wait for an operator's
     /// POST /api/v1/plans/ID/approve) or auto.
     #[arg(long, default_value = "observe", value_name = "MODE")]
@@ -150,6 +154,7 @@ fn args_loop(
     crate::controller_loop::LoopArgs {
         data_dir: data_dir.to_path_buf(),
         site: args.site.clone(),
+        hosts: args.hosts.clone(),
         mode: args.mode,
         interval_s: args.interval_s,
         token_file: args.token_file.clone(),

@@ -26,6 +26,8 @@ pub struct LoopArgs {
     pub data_dir: PathBuf,
     /// The simulated site's spec.
     pub site: Option<PathBuf>,
+    /// The real hosts file.
+    pub hosts: Option<PathBuf>,
     /// Acting mode.
     pub mode: Mode,
     /// Policy seconds between cycles.
@@ -70,9 +72,12 @@ pub fn run(
     if !(args.interval_s.is_finite() && args.interval_s > 0.0) {
         bail!("--interval-s {}: expected a positive number of seconds", args.interval_s);
     }
-    let Some(site_spec) = &args.site else {
-        bail!("--data-dir needs drivers: give --site FILE (a simulated site spec)");
-    };
+    if args.site.is_none() && args.hosts.is_none() {
+        bail!(
+            "--data-dir needs drivers: give --hosts FILE (real hosts) or --site FILE (a simulated \
+             site)"
+        );
+    }
     let mut store = loop_cmd::open_store(&args.data_dir)?;
     let tokens = match &args.token_file {
         Some(path) => loop_cmd::read_tokens(path)?,
@@ -91,17 +96,40 @@ pub fn run(
     if let Some(path) = &args.policy {
         apply_policy_file(&mut store, path, (clock.now().as_secs_f64() * 1000.0) as i64)?;
     }
-    let state_file = args.data_dir.join("site.json");
-    let site = if state_file.exists() {
-        Site::open_file(&state_file, clock.clone()).map_err(|e| anyhow!("{e}"))?
-    } else {
-        let spec = SiteSpec::load(site_spec).map_err(|e| anyhow!("{e}"))?;
-        Site::create_file(&state_file, spec, clock.clone()).map_err(|e| anyhow!("{e}"))?
+    let (topology, drivers, speed) = match (&args.site, &args.hosts) {
+        (Some(site_spec), _) => {
+            let state_file = args.data_dir.join("site.json");
+            let site = if state_file.exists() {
+                Site::open_file(&state_file, clock.clone()).map_err(|e| anyhow!("{e}"))?
+            } else {
+                let spec = SiteSpec::load(site_spec).map_err(|e| anyhow!("{e}"))?;
+                Site::create_file(&state_file, spec, clock.clone()).map_err(|e| anyhow!("{e}"))?
+            };
+            let spec = site.spec();
+            let topology = Topology::from_site(&spec).map_err(|e| anyhow!("{e}"))?;
+            (topology, Drivers::from_site(Arc::new(site)), spec.speed)
+        }
+        (None, Some(hosts)) => {
+            let file = crate::hosts_cmd::read_hosts(hosts)?;
+            let topology = file.topology().map_err(|e| anyhow!("{}: {e}", hosts.display()))?;
+            let routed = Arc::new(
+                file.drivers(clock.clone(), &|var| std::env::var(var).ok())
+                    .map_err(|e| anyhow!("{}: {e}", hosts.display()))?,
+            );
+            let drivers = Drivers {
+                power: routed.clone(),
+                sensors: routed.clone(),
+                compute: routed,
+                facility: None,
+            };
+            (topology, drivers, 1.0)
+        }
+        (None, None) => bail!(
+            "--data-dir needs drivers: give --hosts FILE (real hosts) or --site FILE (a simulated \
+             site)"
+        ),
     };
-    let site = Arc::new(site);
-    let spec = site.spec();
-    let topology = Topology::from_site(&spec).map_err(|e| anyhow!("{e}"))?;
-    let drivers = Drivers::from_site(site.clone());
+    let n_hosts = topology.hosts.len();
     let config = LoopConfig {
         mode: args.mode,
         interval_s: args.interval_s,
@@ -110,7 +138,7 @@ pub fn run(
         ..LoopConfig::default()
     };
     let mut controller =
-        Controller::open(config, topology, drivers, store, PolicyClock::new(clock, spec.speed))
+        Controller::open(config, topology, drivers, store, PolicyClock::new(clock, speed))
             .map_err(|e| anyhow!("{e}"))?;
     let recovery = controller.recover().map_err(|e| anyhow!("replaying the journal: {e}"))?;
     for (plan, status) in &recovery.plans {
@@ -122,7 +150,7 @@ pub fn run(
         "hearth controller: loop in {} mode over {} hosts; beacons on udp {}, API and dashboard \
          on http://{}",
         args.mode,
-        spec.zones.iter().flat_map(|z| &z.racks).map(|r| r.hosts.len()).sum::<usize>(),
+        n_hosts,
         beacons.local_addr(),
         listener.local_addr().unwrap_or(api_addr)
     );

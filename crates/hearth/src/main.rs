@@ -10,6 +10,7 @@ mod beacon_cmd;
 mod clock;
 mod controller_loop;
 mod demo_cmd;
+mod hosts_cmd;
 mod loop_cmd;
 mod plan_cmd;
 mod sim_cmd;
@@ -44,6 +45,9 @@ enum Command {
     /// Run the whole product on embedded defaults: controller, store, a simulated site with
     /// real agents and beacons, the API and dashboard, and a scripted cooling failure.
     Demo(demo_cmd::DemoArgs),
+    /// Check the drivers of a hosts file: what answers, what does not, and why.
+    #[command(subcommand)]
+    Hosts(hosts_cmd::HostsCommand),
     /// Plan one arrangement of a fleet: as many hosts as possible at their target heat rate.
     Plan(plan_cmd::PlanArgs),
 }
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Alpha(args) => beacon_cmd::alpha(args),
         Command::Plan(args) => plan_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
+        Command::Hosts(command) => hosts_cmd::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
