@@ -16,6 +16,12 @@ DEBIAN_TOOLS=(
   "ipmitool:ipmitool"        # drivers: the IPMI power and sensors driver
   "ipmi_sim:openipmi"        # drivers: the BMC simulator the IPMI driver is tested against
   "openssl:openssl"          # drivers: the Redfish TLS test makes its CA and certificate
+  # drivers: the container-engine driver is tested on podman's Docker API (runtime runc) with a
+  # busybox image imported from busybox-static's /bin/busybox (../shared/PEERS.md §1h)
+  "podman:podman runc crun busybox-static uidmap"
+  # drivers: the libvirt driver builds against libvirt-dev (pkg-config) and is tested on
+  # libvirt's in-process test driver; virsh proves the set is there
+  "virsh:libvirt-clients libvirt-daemon libvirt-dev pkg-config"
   "prometheus:prometheus"    # hearth: demo_observability scrapes the demo and an agent
   # hearth: demo_observability renders the dashboard headless (the font package gives it text)
   "chromium:chromium fonts-dejavu-core"
@@ -142,10 +148,13 @@ check_rust_toolchain
 printf '==> %s\n' "$(cargo --version)"
 
 run_step "format" cargo fmt --all -- --check
-run_step "clippy" cargo clippy --all-targets -- -D warnings
-run_step "tests (unit, integration, tidy, bench smoke)" cargo test --workspace --all-targets
-run_step "doctests" cargo test --workspace --doc
-run_step "rustdoc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+# Optional parts the suite builds and tests too (each needs Debian packages installed above).
+FEATURES=(--features drivers/libvirt,hearth/libvirt)
+run_step "clippy" cargo clippy --all-targets "${FEATURES[@]}" -- -D warnings
+run_step "tests (unit, integration, tidy, bench smoke)" \
+  cargo test --workspace --all-targets "${FEATURES[@]}"
+run_step "doctests" cargo test --workspace --doc "${FEATURES[@]}"
+run_step "rustdoc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps "${FEATURES[@]}"
 # The two-slot queue's model checks: every interleaving of a writer and readers (loom), in their
 # own target directory so the `--cfg loom` build does not invalidate the normal one.
 run_step "loom (beacon queue)" env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \

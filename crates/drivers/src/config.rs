@@ -101,6 +101,16 @@ pub enum SensorsSpec {
 pub enum ComputeSpec {
     /// Local processes (the pool's tasks): this machine only.
     Process,
+    /// Containers on a Docker-API engine (Docker, podman's service); cold moves only.
+    Container {
+        /// The engine: `unix:///run/podman/podman.sock`, `tcp://10.0.0.11:2375`.
+        endpoint: String,
+    },
+    /// Virtual machines through libvirt (needs the `libvirt` cargo feature).
+    Libvirt {
+        /// The host's libvirt URI (`qemu+ssh://root@10.0.0.11/system`, `test:///path.xml`).
+        uri: String,
+    },
     /// Nothing hearth manages runs here.
     #[default]
     None,
@@ -214,6 +224,43 @@ pub fn build(
         }
     }
     let ipmi = Arc::new(IpmiDriver::new(ipmi_bmcs, IpmiOptions::default(), clock.clone()));
+    // One container driver for every container host (an engine per host inside).
+    let mut containers: Option<crate::container::ContainerDriver> = None;
+    for (host, drivers) in hosts {
+        if let ComputeSpec::Container { endpoint } = &drivers.compute {
+            let bad = |problem: String| ConfigError {
+                host: host.clone(),
+                key: "compute.endpoint".into(),
+                problem,
+            };
+            let parsed: crate::container::Endpoint = endpoint
+                .parse()
+                .map_err(|e: crate::container::EndpointError| bad(e.to_string()))?;
+            if containers.is_none() {
+                let driver = crate::container::ContainerDriver::new(
+                    crate::container::ContainerOptions::default(),
+                    clock.clone(),
+                )
+                .map_err(|e| bad(e.to_string()))?;
+                containers = Some(driver);
+            }
+            if let Some(driver) = containers.as_mut() {
+                driver.add_host(host.clone(), parsed).map_err(|e| bad(e.to_string()))?;
+            }
+        }
+    }
+    let containers = containers.map(Arc::new);
+    // One libvirt driver for every libvirt host (a connection per host URI inside).
+    #[cfg(feature = "libvirt")]
+    let libvirt = {
+        let mut driver = crate::libvirt::LibvirtDriver::new(clock.clone());
+        for (host, drivers) in hosts {
+            if let ComputeSpec::Libvirt { uri } = &drivers.compute {
+                driver = driver.with_host(host.clone(), uri.clone());
+            }
+        }
+        Arc::new(driver)
+    };
     let redfish = Arc::new(redfish);
     let mut routed = Routed::new();
     for (host, drivers) in hosts {
@@ -256,6 +303,25 @@ pub fn build(
                     key: "compute".into(),
                     problem: "the process runner needs a unix system".into(),
                 })
+            }
+            #[cfg(feature = "libvirt")]
+            ComputeSpec::Libvirt { .. } => {
+                routed.set_compute(host.clone(), "libvirt", libvirt.clone())
+            }
+            #[cfg(not(feature = "libvirt"))]
+            ComputeSpec::Libvirt { .. } => {
+                return Err(ConfigError {
+                    host: host.clone(),
+                    key: "compute".into(),
+                    problem: "this hearth was built without libvirt support (build with \
+                              `--features drivers/libvirt`, which needs Debian's libvirt-dev)"
+                        .into(),
+                })
+            }
+            ComputeSpec::Container { .. } => {
+                if let Some(driver) = &containers {
+                    routed.set_compute(host.clone(), "container", driver.clone());
+                }
             }
             ComputeSpec::None => {}
         }

@@ -8,6 +8,7 @@
 //! simulated data center behind all three traits), [`ipmi`] and [`redfish`]. For the machine
 //! hearth runs on: [`hwmon`] (its sensors, from sysfs) and [`process`] (its tasks, as a
 //! [`Compute`] driver).
+//! Containers on Docker-API engines: [`container`] (a [`Compute`] driver with cold moves).
 //!
 //! Drivers are keyed by host: one driver object serves a whole fleet (the IPMI driver is a
 //! registry of BMCs), so one [`PowerLimiter`] around it caps power changes fleet-wide. The API is
@@ -62,6 +63,11 @@ pub mod hwmon;
 
 #[cfg(unix)]
 pub mod process;
+
+#[cfg(feature = "libvirt")]
+pub mod libvirt;
+
+pub mod container;
 
 pub use clock::{Clock, ManualClock, SystemClock, UnixClock};
 pub use compute::{Compute, ComputeOp, InstanceInfo, InstanceState, MoveCapabilities, MoveKind};

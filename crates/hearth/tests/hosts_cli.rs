@@ -163,3 +163,76 @@ fn bad_hosts_files_and_a_missing_password_are_refused_by_name() {
     assert!(stderr.contains("bad.toml") && stderr.contains("line"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A host whose instances are libvirt domains: the test driver's default node (one running
+/// domain, `test`).
+#[cfg(feature = "libvirt")]
+#[test]
+fn a_libvirt_host_is_checked_through_its_uri() {
+    let dir = scratch("libvirt");
+    let file = dir.join("hosts.toml");
+    std::fs::write(
+        &file,
+        "[[zones]]\nid = \"z0\"\ncooling_nominal_w = 1000\n\n[[hosts]]\nid = \"kvm1\"\nzone = \"z0\"\n\
+         model = \"ml110-g5\"\ncpus = 8\nmemory_mib = 16384\n\
+         compute = { driver = \"libvirt\", uri = \"test:///default\" }\n\n\
+         [[hosts]]\nid = \"kvm2\"\nzone = \"z0\"\nmodel = \"ml110-g5\"\ncpus = 8\n\
+         memory_mib = 16384\ncompute = { driver = \"libvirt\", uri = \"test:///nonexistent.xml\" }\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["hosts", "check", "--hosts"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "kvm2's URI is missing: {stdout}");
+    let row = |host: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(host) && l.contains("compute"))
+            .unwrap_or_else(|| panic!("no {host} row:\n{stdout}"))
+            .to_string()
+    };
+    let ok = row("kvm1");
+    assert!(ok.contains("libvirt") && ok.contains(" ok ") && ok.contains("1 instance(s)"), "{ok}");
+    let failed = row("kvm2");
+    assert!(failed.contains("FAILED") && failed.contains("nonexistent.xml"), "{failed}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A container host whose engine is not there is a failed row naming the socket; an endpoint
+/// that is not one is refused by key.
+#[test]
+fn a_container_host_names_its_engine() {
+    let dir = scratch("container");
+    let file = dir.join("hosts.toml");
+    let hosts = |endpoint: &str| {
+        format!(
+            "[[zones]]\nid = \"z0\"\ncooling_nominal_w = 1000\n\n[[hosts]]\nid = \"ctr1\"\n\
+             zone = \"z0\"\nmodel = \"ml110-g5\"\ncpus = 8\nmemory_mib = 16384\n\
+             compute = {{ driver = \"container\", endpoint = \"{endpoint}\" }}\n"
+        )
+    };
+    let socket = dir.join("no-engine.sock");
+    std::fs::write(&file, hosts(&format!("unix://{}", socket.display()))).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["hosts", "check", "--hosts"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    let row = stdout.lines().find(|l| l.starts_with("ctr1") && l.contains("compute")).unwrap();
+    assert!(row.contains("container") && row.contains("FAILED"), "{row}");
+    assert!(row.contains("no-engine.sock"), "the error names the engine: {row}");
+    std::fs::write(&file, hosts("ftp://engine")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["hosts", "check", "--hosts"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("host ctr1: compute.endpoint"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,16 +10,30 @@
 //! (`site_compute.rs`, the reference) and on the process runner (`process.rs`, real
 //! `/bin/sleep` tasks); `hwmon.rs` reads Linux sensors from a sysfs fixture tree.
 //!
+//! The libvirt driver (`libvirt.rs`) runs the Compute suite against libvirt's test driver, two
+//! node files as two hosts (Debian libvirt-daemon and libvirt-dev, installed by scripts/test.sh).
+//!
 //! The Redfish tests (`redfish.rs`) run the driver against sushy-emulator (`redfish_sim.rs`);
 //! without it they fail and say to run scripts/test.sh, which installs it into a venv.
+//!
+//! The container-engine tests (`container.rs`) run the Compute suite and cold moves on two
+//! podman services with separate storage (`podman_sim.rs`, Debian podman, runc and
+//! busybox-static, installed by scripts/test.sh).
 
 mod bmc_sim;
 mod compute_conformance;
 mod conformance;
 #[cfg(unix)]
+mod container;
+#[cfg(unix)]
 mod hwmon;
 mod ipmi;
+#[cfg(unix)]
+#[cfg(feature = "libvirt")]
+mod libvirt;
 mod limiter;
+#[cfg(unix)]
+mod podman_sim;
 #[cfg(unix)]
 mod process;
 mod redfish;
