@@ -149,6 +149,25 @@ impl fmt::Display for ComputeOp {
     }
 }
 
+/// The idempotency rule of [`Compute::submit`], for implementations: `None` when `op_id` is
+/// new; `Some(Ok(()))` when it already names `op` (accepted again, no second effect);
+/// `Some(Err(OperationConflict))` when it names another operation.
+pub fn resubmission(
+    op_id: &str,
+    existing: Option<&ComputeOp>,
+    op: &ComputeOp,
+) -> Option<Result<(), DriverError>> {
+    let existing = existing?;
+    if existing == op {
+        return Some(Ok(()));
+    }
+    Some(Err(DriverError::OperationConflict {
+        op_id: op_id.to_string(),
+        existing: existing.to_string(),
+        requested: op.to_string(),
+    }))
+}
+
 /// Instances on the hosts a driver knows, and operations on them named by the caller.
 pub trait Compute: Send + Sync {
     /// What moves this driver can make.

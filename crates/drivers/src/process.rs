@@ -511,15 +511,10 @@ impl Compute for ProcessRunner {
     fn submit(&self, op_id: &str, op: &ComputeOp) -> Result<(), DriverError> {
         let now = self.clock.now();
         let mut inner = self.reconciled();
-        if let Some(existing) = inner.ops.get(op_id) {
-            if existing.op == *op {
-                return Ok(());
-            }
-            return Err(DriverError::OperationConflict {
-                op_id: op_id.to_string(),
-                existing: existing.op.to_string(),
-                requested: op.to_string(),
-            });
+        if let Some(answer) =
+            crate::compute::resubmission(op_id, inner.ops.get(op_id).map(|r| &r.op), op)
+        {
+            return answer;
         }
         let refuse = |reason: String| DriverError::Refused {
             operation: op.to_string(),

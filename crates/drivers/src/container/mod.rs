@@ -637,15 +637,10 @@ impl Compute for ContainerDriver {
 
     fn submit(&self, op_id: &str, op: &ComputeOp) -> Result<(), DriverError> {
         let mut state = self.lock();
-        if let Some(existing) = state.ops.get(op_id) {
-            if existing.op == *op {
-                return Ok(());
-            }
-            return Err(DriverError::OperationConflict {
-                op_id: op_id.to_string(),
-                existing: existing.op.to_string(),
-                requested: op.to_string(),
-            });
+        if let Some(answer) =
+            crate::compute::resubmission(op_id, state.ops.get(op_id).map(|r| &r.op), op)
+        {
+            return answer;
         }
         let record = self.start_operation(&state, op_id, op)?;
         state.ops.insert(op_id.to_string(), record);

@@ -142,15 +142,10 @@ type Step = Result<Option<OpStatus>, DriverError>;
 impl LibvirtDriver {
     pub(super) fn submit_op(&self, op_id: &str, op: &ComputeOp) -> Result<(), DriverError> {
         let mut state = self.lock();
-        if let Some(existing) = state.ops.get(op_id) {
-            if existing.op == *op {
-                return Ok(());
-            }
-            return Err(DriverError::OperationConflict {
-                op_id: op_id.to_string(),
-                existing: existing.op.to_string(),
-                requested: op.to_string(),
-            });
+        if let Some(answer) =
+            crate::compute::resubmission(op_id, state.ops.get(op_id).map(|r| &r.op), op)
+        {
+            return answer;
         }
         let name = op.instance();
         let busy = state

@@ -152,15 +152,12 @@ impl World {
         op: &ComputeOp,
         backend: &str,
     ) -> Result<(), DriverError> {
-        if let Some(existing) = self.state.compute_ops.get(op_id) {
-            if existing.op == *op {
-                return Ok(());
-            }
-            return Err(DriverError::OperationConflict {
-                op_id: op_id.to_string(),
-                existing: existing.op.to_string(),
-                requested: op.to_string(),
-            });
+        if let Some(answer) = crate::compute::resubmission(
+            op_id,
+            self.state.compute_ops.get(op_id).map(|r| &r.op),
+            op,
+        ) {
+            return answer;
         }
         let refuse = |reason: String| DriverError::Refused {
             operation: op.to_string(),
