@@ -11,6 +11,7 @@ mod clock;
 mod controller_loop;
 mod demo_cmd;
 mod hosts_cmd;
+mod ledger_cmd;
 mod loop_cmd;
 mod plan_cmd;
 mod sim_cmd;
@@ -48,6 +49,9 @@ enum Command {
     /// Check the drivers of a hosts file: what answers, what does not, and why.
     #[command(subcommand)]
     Hosts(hosts_cmd::HostsCommand),
+    /// Verify a pool ledger file, or make a ledger signing key (docs/pool.md).
+    #[command(subcommand)]
+    Ledger(ledger_cmd::LedgerCommand),
     /// Plan one arrangement of a fleet: as many hosts as possible at their target heat rate.
     Plan(plan_cmd::PlanArgs),
 }
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::Hosts(command) => hosts_cmd::run(command),
+        Command::Ledger(command) => ledger_cmd::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

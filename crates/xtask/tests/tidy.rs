@@ -373,10 +373,21 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
     // `model`: hearth reads model types for CLI/config; `heat`: `hearth plan` plans one fleet
     // file without a controller; `beacon`: the controller's receiver and key types at startup;
     // `drivers` and `store`: `hearth controller` and `hearth demo` wire the loop's drivers and
-    // open its store.
+    // open its store; `pool`: `hearth ledger verify` checks a ledger file without a controller.
     (
         "hearth",
-        &["api", "agent", "controller", "sim", "model", "heat", "beacon", "drivers", "store"],
+        &[
+            "api",
+            "agent",
+            "controller",
+            "sim",
+            "model",
+            "heat",
+            "beacon",
+            "drivers",
+            "store",
+            "pool",
+        ],
     ),
     ("xtask", &[]),
 ];
