@@ -214,3 +214,118 @@ fn confirm(
         clock.sleep(wait.interval.min(wait.timeout - waited));
     }
 }
+
+/// The operation table of a driver that confirms a power change by reading the host's state
+/// (IPMI, Redfish): ids numbered from 1, each request's host, change and time, and its outcome
+/// once known, repeated by later polls until the caller forgets it.
+#[derive(Default)]
+pub struct ConfirmTable {
+    inner: std::sync::Mutex<ConfirmOps>,
+}
+
+#[derive(Default)]
+struct ConfirmOps {
+    next: u64,
+    records: std::collections::HashMap<OperationId, ConfirmRecord>,
+}
+
+struct ConfirmRecord {
+    host: HostId,
+    op: PowerOp,
+    requested_at: Duration,
+    outcome: Option<OpStatus>,
+}
+
+/// A recorded operation still to be confirmed: what [`ConfirmTable::pending`] hands the poll.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToConfirm {
+    /// The host.
+    pub host: HostId,
+    /// The change.
+    pub op: PowerOp,
+    /// When it was requested, on the driver's clock.
+    pub requested_at: Duration,
+}
+
+impl ConfirmTable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ConfirmOps> {
+        // Every update is a single insert, remove, assignment or counter step.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records a request and returns its id. `outcome` is `Some` when it is known at once (the
+    /// host was already there). With `supersede`, older operations on the same host still
+    /// pending end `Failed` ("superseded by …").
+    pub fn insert(
+        &self,
+        host: &HostId,
+        op: PowerOp,
+        requested_at: Duration,
+        outcome: Option<OpStatus>,
+        supersede: bool,
+    ) -> OperationId {
+        let mut ops = self.lock();
+        ops.next += 1;
+        let id = OperationId::new(ops.next);
+        if supersede {
+            for record in ops.records.values_mut() {
+                if record.host == *host && record.outcome.is_none() {
+                    record.outcome = Some(OpStatus::Failed(format!("superseded by {id} ({op})")));
+                }
+            }
+        }
+        ops.records.insert(id, ConfirmRecord { host: host.clone(), op, requested_at, outcome });
+        id
+    }
+
+    /// The known outcome of `id` (`Ok(Err(..))`), or what to confirm it by (`Ok(Ok(..))`).
+    pub fn pending(&self, id: OperationId) -> Result<Result<ToConfirm, OpStatus>, DriverError> {
+        let ops = self.lock();
+        let record = ops.records.get(&id).ok_or(DriverError::UnknownOperation { op: id })?;
+        Ok(match &record.outcome {
+            Some(outcome) => Err(outcome.clone()),
+            None => Ok(ToConfirm {
+                host: record.host.clone(),
+                op: record.op,
+                requested_at: record.requested_at,
+            }),
+        })
+    }
+
+    /// Records `outcome` for `id` unless one was recorded meanwhile (a superseding request),
+    /// and returns the one that stands.
+    pub fn settle(&self, id: OperationId, outcome: OpStatus) -> OpStatus {
+        match self.lock().records.get_mut(&id) {
+            Some(record) => record.outcome.get_or_insert(outcome).clone(),
+            None => outcome,
+        }
+    }
+
+    /// Drops `id`'s record; an unknown id is ignored.
+    pub fn forget(&self, id: OperationId) {
+        self.lock().records.remove(&id);
+    }
+}
+
+/// The outcome of one confirmation poll: `Done` once the host `reached` the target, `Failed`
+/// once `waited` reaches `deadline` (naming the target, the deadline and `last`, what was last
+/// seen), else `Pending`.
+pub fn confirm_outcome(
+    op: PowerOp,
+    reached: bool,
+    waited: Duration,
+    deadline: Duration,
+    last: &str,
+) -> OpStatus {
+    if reached {
+        OpStatus::Done
+    } else if waited >= deadline {
+        OpStatus::Failed(format!(
+            "not seen {} within {}; {last}",
+            op.target(),
+            crate::error::Secs(deadline)
+        ))
+    } else {
+        OpStatus::Pending
+    }
+}

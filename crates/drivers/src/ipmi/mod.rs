@@ -18,16 +18,18 @@
 mod command;
 mod parse;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::error::{DriverError, Secs};
+use crate::error::DriverError;
 use crate::host::HostId;
-use crate::power::{OpStatus, OperationId, Power, PowerOp, PowerState};
+use crate::power::{
+    confirm_outcome, ConfirmTable, OpStatus, OperationId, Power, PowerOp, PowerState,
+};
 use crate::sensors::{PowerDraw, Sensors, Temperature};
 
 use command::RunError;
@@ -124,21 +126,7 @@ pub struct IpmiDriver {
     bmcs: BTreeMap<HostId, Bmc>,
     options: IpmiOptions,
     clock: Arc<dyn Clock>,
-    ops: Mutex<Ops>,
-}
-
-#[derive(Default)]
-struct Ops {
-    next: u64,
-    records: HashMap<OperationId, OpRecord>,
-}
-
-struct OpRecord {
-    host: HostId,
-    op: PowerOp,
-    requested_at: Duration,
-    /// Set once the operation is over; polls repeat it until it is forgotten.
-    outcome: Option<OpStatus>,
+    ops: ConfirmTable,
 }
 
 impl IpmiDriver {
@@ -153,17 +141,12 @@ impl IpmiDriver {
             bmcs: bmcs.into_iter().map(|bmc| (bmc.host.clone(), bmc)).collect(),
             options,
             clock,
-            ops: Mutex::new(Ops::default()),
+            ops: ConfirmTable::default(),
         }
     }
 
     fn bmc(&self, host: &HostId) -> Result<&Bmc, DriverError> {
         self.bmcs.get(host).ok_or_else(|| DriverError::UnknownHost { host: host.clone() })
-    }
-
-    fn ops(&self) -> MutexGuard<'_, Ops> {
-        // Every update is a single insert, remove or assignment.
-        self.ops.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `command` against `bmc` and returns its stdout, or the error its failure means.
@@ -306,42 +289,30 @@ impl Power for IpmiDriver {
         if !parse::control_acknowledged(&stdout) {
             return Err(Self::malformed(bmc, &command, stdout.trim()));
         }
-        let mut ops = self.ops();
-        ops.next += 1;
-        let id = OperationId::new(ops.next);
-        ops.records.insert(id, OpRecord { host: host.clone(), op, requested_at, outcome: None });
-        Ok(id)
+        Ok(self.ops.insert(host, op, requested_at, None, false))
     }
 
     fn poll(&self, id: OperationId) -> Result<OpStatus, DriverError> {
-        let (host, op, requested_at) = {
-            let ops = self.ops();
-            let record = ops.records.get(&id).ok_or(DriverError::UnknownOperation { op: id })?;
-            if let Some(outcome) = &record.outcome {
-                return Ok(outcome.clone());
-            }
-            (record.host.clone(), record.op, record.requested_at)
+        let pending = match self.ops.pending(id)? {
+            Ok(pending) => pending,
+            Err(outcome) => return Ok(outcome),
         };
-        let state = self.state(&host)?;
-        let outcome = if state == op.target() {
-            OpStatus::Done
-        } else if self.clock.now().saturating_sub(requested_at) >= self.options.confirm_deadline {
-            OpStatus::Failed(format!(
-                "not seen {} within {}; last state {state}",
-                op.target(),
-                Secs(self.options.confirm_deadline)
-            ))
-        } else {
-            return Ok(OpStatus::Pending);
-        };
-        if let Some(record) = self.ops().records.get_mut(&id) {
-            record.outcome = Some(outcome.clone());
+        let state = self.state(&pending.host)?;
+        let outcome = confirm_outcome(
+            pending.op,
+            state == pending.op.target(),
+            self.clock.now().saturating_sub(pending.requested_at),
+            self.options.confirm_deadline,
+            &format!("last state {state}"),
+        );
+        if outcome == OpStatus::Pending {
+            return Ok(outcome);
         }
-        Ok(outcome)
+        Ok(self.ops.settle(id, outcome))
     }
 
     fn forget(&self, op: OperationId) {
-        self.ops().records.remove(&op);
+        self.ops.forget(op);
     }
 }
 

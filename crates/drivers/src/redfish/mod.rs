@@ -21,7 +21,7 @@
 mod client;
 mod parse;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,9 +30,11 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::clock::Clock;
-use crate::error::{DriverError, Secs};
+use crate::error::DriverError;
 use crate::host::HostId;
-use crate::power::{OpStatus, OperationId, Power, PowerOp, PowerState};
+use crate::power::{
+    confirm_outcome, ConfirmTable, OpStatus, OperationId, Power, PowerOp, PowerState,
+};
 use crate::sensors::{PowerDraw, Sensors, Temperature};
 
 use client::Client;
@@ -286,28 +288,14 @@ pub struct RedfishDriver {
     bmcs: BTreeMap<HostId, Entry>,
     options: RedfishOptions,
     clock: Arc<dyn Clock>,
-    ops: Mutex<Ops>,
-}
-
-#[derive(Default)]
-struct Ops {
-    next: u64,
-    records: HashMap<OperationId, OpRecord>,
-}
-
-struct OpRecord {
-    host: HostId,
-    op: PowerOp,
-    requested_at: Duration,
-    /// Set once the operation is over; polls repeat it until it is forgotten.
-    outcome: Option<OpStatus>,
+    ops: ConfirmTable,
 }
 
 impl RedfishDriver {
     /// A driver with no BMCs yet, confirming changes as `options` say and timing them on
     /// `clock`.
     pub fn new(options: RedfishOptions, clock: Arc<dyn Clock>) -> RedfishDriver {
-        RedfishDriver { bmcs: BTreeMap::new(), options, clock, ops: Mutex::new(Ops::default()) }
+        RedfishDriver { bmcs: BTreeMap::new(), options, clock, ops: ConfirmTable::default() }
     }
 
     /// Adds (or replaces) `host`'s BMC. Nothing is sent to the BMC yet.
@@ -385,10 +373,6 @@ impl RedfishDriver {
 
     fn entry(&self, host: &HostId) -> Result<&Entry, DriverError> {
         self.bmcs.get(host).ok_or_else(|| DriverError::UnknownHost { host: host.clone() })
-    }
-
-    fn ops(&self) -> MutexGuard<'_, Ops> {
-        lock(&self.ops)
     }
 
     /// The system's path (configured, cached, or the first member of `/redfish/v1/Systems`).
@@ -514,51 +498,33 @@ impl Power for RedfishDriver {
             entry.client.post(&reset.target, &json!({ "ResetType": reset_type }))?;
             None
         };
-        let mut ops = self.ops();
-        ops.next += 1;
-        let id = OperationId::new(ops.next);
         // A newer change for the host replaces any still pending.
-        for record in ops.records.values_mut() {
-            if record.host == *host && record.outcome.is_none() {
-                record.outcome = Some(OpStatus::Failed(format!("superseded by {id} ({op})")));
-            }
-        }
-        ops.records.insert(id, OpRecord { host: host.clone(), op, requested_at, outcome });
-        Ok(id)
+        Ok(self.ops.insert(host, op, requested_at, outcome, true))
     }
 
     fn poll(&self, id: OperationId) -> Result<OpStatus, DriverError> {
-        let (host, op, requested_at) = {
-            let ops = self.ops();
-            let record = ops.records.get(&id).ok_or(DriverError::UnknownOperation { op: id })?;
-            if let Some(outcome) = &record.outcome {
-                return Ok(outcome.clone());
-            }
-            (record.host.clone(), record.op, record.requested_at)
+        let pending = match self.ops.pending(id)? {
+            Ok(pending) => pending,
+            Err(outcome) => return Ok(outcome),
         };
-        let entry = self.entry(&host)?;
+        let entry = self.entry(&pending.host)?;
         let (_, system) = self.system(entry)?;
-        let outcome = if system.power == op.target() {
-            OpStatus::Done
-        } else if self.clock.now().saturating_sub(requested_at) >= self.options.confirm_deadline {
-            OpStatus::Failed(format!(
-                "not seen {} within {}; last PowerState {}",
-                op.target(),
-                Secs(self.options.confirm_deadline),
-                system.power_raw.as_deref().unwrap_or("absent"),
-            ))
-        } else {
-            return Ok(OpStatus::Pending);
-        };
+        let outcome = confirm_outcome(
+            pending.op,
+            system.power == pending.op.target(),
+            self.clock.now().saturating_sub(pending.requested_at),
+            self.options.confirm_deadline,
+            &format!("last PowerState {}", system.power_raw.as_deref().unwrap_or("absent")),
+        );
+        if outcome == OpStatus::Pending {
+            return Ok(outcome);
+        }
         // A request made meanwhile may have superseded it: that outcome stands.
-        Ok(match self.ops().records.get_mut(&id) {
-            Some(record) => record.outcome.get_or_insert(outcome).clone(),
-            None => outcome,
-        })
+        Ok(self.ops.settle(id, outcome))
     }
 
     fn forget(&self, op: OperationId) {
-        self.ops().records.remove(&op);
+        self.ops.forget(op);
     }
 }
 
