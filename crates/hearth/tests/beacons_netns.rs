@@ -224,15 +224,28 @@ fn start_relay(lab: &mut Lab, loss: f64, seed: u64) -> Result<(), String> {
     lab.spawn("relay", cmd)
 }
 
-/// The controller's status, one JSON object per node.
-fn status(lab: &Lab) -> Vec<serde_json::Value> {
+fn status_command(lab: &Lab) -> Command {
     let mut cmd = lab.command(0, &hearth());
     cmd.args(["status", "--api", "127.0.0.1:7100", "--format", "json"]);
-    let out = run_ok(cmd);
+    cmd
+}
+
+fn parse_status(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("status lines are JSON"))
         .collect()
+}
+
+/// The controller's status, one JSON object per node.
+fn status(lab: &Lab) -> Vec<serde_json::Value> {
+    parse_status(&run_ok(status_command(lab)))
+}
+
+/// The status, or `None` while the controller's API is not up yet (it binds after start).
+fn status_once_up(lab: &Lab) -> Option<Vec<serde_json::Value>> {
+    let out = status_command(lab).output().expect("running hearth status");
+    out.status.success().then(|| parse_status(&out))
 }
 
 /// The status of agents 1..=5 only (the forgery check's node 99 falls silent on purpose).
@@ -261,7 +274,10 @@ fn selection_counts(lab: &Lab, mode: &str, n: usize) -> BTreeMap<u64, usize> {
 /// Waits until every agent is known and has a rate estimate, up to `seconds`.
 fn wait_for_all(lab: &Lab, seconds: u64) -> Vec<serde_json::Value> {
     for _ in 0..seconds * 10 {
-        let nodes = status(lab);
+        let Some(nodes) = status_once_up(lab) else {
+            sleep(100);
+            continue;
+        };
         let agents: Vec<_> =
             nodes.iter().filter(|n| n["node_id"].as_u64().is_some_and(|id| id <= 5)).collect();
         if agents.len() == LOADS.len() && agents.iter().all(|n| n["beacon_rate_hz"].is_number()) {
