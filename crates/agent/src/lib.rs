@@ -6,9 +6,11 @@
 //! controller's TOML files and the cluster key file, validated with errors that name the key or
 //! line), then [`run`] (the beacon loop: the law over the measured use, two beacon streams
 //! with exponential jitter, capacity messages, and the status the local endpoint serves) and
-//! [`clock`] (the only module that reads the clock or sleeps).
+//! [`clock`] (the only module that reads the clock or sleeps). In pool mode, [`pool_host`]
+//! measures the host's capacity and its owner's local use, for the reserve and surplus.
 
 pub mod clock;
 pub mod config;
 pub mod measure;
+pub mod pool_host;
 pub mod run;

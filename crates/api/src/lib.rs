@@ -4,7 +4,8 @@
 //!
 //! Reading order: [`auth`] (bearer tokens, which requests need one), [`control`] (the
 //! controller's `/api/v1` routes, `/metrics`, the dashboard; the route table the OpenAPI
-//! document is tested against), then the beacon routes below, then [`agent`]. The OpenAPI
+//! document is tested against), then the beacon routes below, then [`agent`], then [`pool`]
+//! (pool mode's routes). The OpenAPI
 //! document (`openapi.json`) and the dashboard (`dashboard.html`) are files beside the code,
 //! compiled in.
 //!
@@ -26,6 +27,7 @@
 pub mod agent;
 pub mod auth;
 pub mod control;
+pub mod pool;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;

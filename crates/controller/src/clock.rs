@@ -26,6 +26,12 @@ impl Clock {
     }
 }
 
+/// Milliseconds since the Unix epoch, now (the pool's timestamps: ledger entries, polls).
+#[allow(clippy::disallowed_methods)] // the sanctioned clock module
+pub fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
 /// A stopwatch for measuring how long work took (the cycle-duration metric), never for deciding.
 #[derive(Clone, Copy, Debug)]
 pub struct Stopwatch(Instant);

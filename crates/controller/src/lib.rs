@@ -6,7 +6,8 @@
 //! through the drivers), [`decide`] (estimate, heat plan, thermal override, limits; no I/O),
 //! [`step`] (the action vocabulary), [`execute`] (the only code that acts, and the journal),
 //! [`service`] (the loop, recovery, totals), [`shared`] (what the API reads and the commands it
-//! gives), [`metrics`], [`policy`]. [`beacons`] is the beacon receiver; [`clock`] reads the
+//! gives), [`metrics`], [`policy`], [`pool`] (pool mode's service: the pool, its ledger file,
+//! its state in the store). [`beacons`] is the beacon receiver; [`clock`] reads the
 //! clock for it.
 
 pub mod beacons;
@@ -17,6 +18,7 @@ pub mod hosts;
 pub mod metrics;
 pub mod observe;
 pub mod policy;
+pub mod pool;
 pub mod service;
 pub mod shared;
 pub mod step;

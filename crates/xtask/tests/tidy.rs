@@ -368,8 +368,8 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
     ("drivers", &["sim", "model"]),
     ("controller", &["model", "beacon", "heat", "thermal", "pool", "drivers", "store"]),
     // The API reads the controller's shared state and the store's record types.
-    ("api", &["controller", "store"]),
-    ("agent", &["model", "beacon", "drivers"]),
+    ("api", &["controller", "store", "pool"]),
+    ("agent", &["model", "beacon", "drivers", "pool"]),
     // `model`: hearth reads model types for CLI/config; `heat`: `hearth plan` plans one fleet
     // file without a controller; `beacon`: the controller's receiver and key types at startup;
     // `drivers` and `store`: `hearth controller` and `hearth demo` wire the loop's drivers and

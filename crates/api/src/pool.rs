@@ -1,0 +1,271 @@
+//! The pool's routes (`hearth controller --pool`; docs/pool.md "Protocol"). Every route is
+//! under `/api/v1/pool/` and needs the bearer token.
+//!
+//! Agents' routes answer with `x-hearth-mac`, the HMAC under the presented token of the
+//! request's nonce and the body ([`pool::proto::mac`]), so an agent takes assignments only from
+//! a controller that holds the token:
+//! - `POST /api/v1/pool/join` ([`pool::proto::JoinRequest`] → [`pool::proto::JoinResponse`])
+//! - `POST /api/v1/pool/poll` ([`pool::proto::PollRequest`] → [`pool::proto::PollResponse`];
+//!   410 for a machine that is no longer a member: it joins again)
+//! - `POST /api/v1/pool/report` ([`pool::proto::ReportRequest`] →
+//!   [`pool::proto::ReportResponse`], 409 when refused)
+//! - `POST /api/v1/pool/output` ([`pool::proto::OutputRequest`])
+//!
+//! Users' routes (`hearth run`, `hearth tasks`, `hearth cancel`):
+//! - `GET /api/v1/pool/members`, `GET /api/v1/pool/ledger`
+//! - `GET /api/v1/pool/tasks`, `POST /api/v1/pool/tasks` ([`pool::proto::SubmitRequest`] →
+//!   201 [`pool::proto::SubmitResponse`], or 422 with `fits: false` and the reason)
+//! - `GET /api/v1/pool/tasks/{id}`, `POST /api/v1/pool/tasks/{id}/cancel`
+//! - `GET /api/v1/pool/tasks/{id}/output?stdout_from=N&stderr_from=M` →
+//!   [`pool::proto::OutputView`]
+
+use crate::auth::{require_token, Auth};
+use crate::ErrorBody;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use controller::beacons::BeaconState;
+use controller::clock::unix_ms as now_ms;
+use controller::pool::{unb64, PoolService, ServiceError};
+use pool::proto::{
+    JoinRequest, OutputRequest, PollRequest, ReportRequest, SubmitRequest, MAC_HEADER,
+};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The pool service the routes share.
+pub struct PoolApi {
+    service: Mutex<PoolService>,
+}
+
+impl PoolApi {
+    /// Wraps the service.
+    pub fn new(service: PoolService) -> Arc<PoolApi> {
+        Arc::new(PoolApi { service: Mutex::new(service) })
+    }
+
+    /// The service, locked (the scheduler's tick takes it too).
+    pub fn lock(&self) -> MutexGuard<'_, PoolService> {
+        self.service.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The pool controller's router: the pool routes, the beacon routes (with `beacons`) and
+/// `/healthz`, behind the bearer token.
+pub fn pool_app(api: Arc<PoolApi>, beacons: Option<Arc<BeaconState>>, auth: Auth) -> Router {
+    let mut router = Router::new()
+        .route("/api/v1/pool/join", post(join))
+        .route("/api/v1/pool/poll", post(poll))
+        .route("/api/v1/pool/report", post(report))
+        .route("/api/v1/pool/output", post(output))
+        .route("/api/v1/pool/members", get(members))
+        .route("/api/v1/pool/ledger", get(ledger))
+        .route("/api/v1/pool/tasks", get(tasks).post(submit))
+        .route("/api/v1/pool/tasks/{id}", get(task))
+        .route("/api/v1/pool/tasks/{id}/cancel", post(cancel))
+        .route("/api/v1/pool/tasks/{id}/output", get(task_output))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(api);
+    if let Some(beacons) = beacons {
+        router = router.merge(crate::app(beacons));
+    }
+    router
+        .fallback(|| async {
+            (StatusCode::NOT_FOUND, Json(ErrorBody { error: "no such route".into() }))
+        })
+        .layer(from_fn_with_state(Arc::new(auth), require_token))
+}
+
+fn status_of(err: &ServiceError) -> StatusCode {
+    match err {
+        ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::Gone(_) => StatusCode::GONE,
+        ServiceError::Conflict(_) => StatusCode::CONFLICT,
+        ServiceError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn refuse(status: StatusCode, error: String) -> (StatusCode, Vec<u8>) {
+    (status, serde_json::to_vec(&ErrorBody { error }).unwrap_or_default())
+}
+
+/// The bearer token the request presented (the middleware checked it).
+fn token(headers: &HeaderMap) -> String {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' ').map(|(_, t)| t.trim().to_string()))
+        .unwrap_or_default()
+}
+
+/// Parses a JSON body, naming what is wrong.
+fn parse<T: DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, (StatusCode, Vec<u8>)> {
+    serde_json::from_slice(body)
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("body: not a {what}: {e}")))
+}
+
+/// An agent's answer: the body with its MAC under the presented token and the nonce.
+fn signed(headers: &HeaderMap, nonce: &str, (status, body): (StatusCode, Vec<u8>)) -> Response {
+    let mac = pool::proto::mac(&token(headers), nonce, &body);
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(value) = HeaderValue::from_str(&mac) {
+        response.headers_mut().insert(MAC_HEADER, value);
+    }
+    response
+}
+
+fn json_of<T: serde::Serialize>(status: StatusCode, value: &T) -> (StatusCode, Vec<u8>) {
+    (status, serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// The nonce of an agent's body, read leniently so that even a malformed request gets a MAC'd
+/// refusal when it has one.
+fn nonce_of(body: &Bytes) -> String {
+    #[derive(Deserialize)]
+    struct Nonce {
+        nonce: Option<String>,
+    }
+    serde_json::from_slice::<Nonce>(body).ok().and_then(|n| n.nonce).unwrap_or_default()
+}
+
+async fn join(State(api): State<Arc<PoolApi>>, headers: HeaderMap, body: Bytes) -> Response {
+    let nonce = nonce_of(&body);
+    let answer = match parse::<JoinRequest>(&body, "join request") {
+        Err(refusal) => refusal,
+        Ok(req) => match api.lock().join(&req, now_ms()) {
+            Ok(joined) => json_of(StatusCode::OK, &joined),
+            Err(e) => refuse(status_of(&e), e.to_string()),
+        },
+    };
+    signed(&headers, &nonce, answer)
+}
+
+async fn poll(State(api): State<Arc<PoolApi>>, headers: HeaderMap, body: Bytes) -> Response {
+    let nonce = nonce_of(&body);
+    let answer = match parse::<PollRequest>(&body, "poll request") {
+        Err(refusal) => refusal,
+        Ok(req) => match api.lock().poll(&req, now_ms()) {
+            Ok(polled) => json_of(StatusCode::OK, &polled),
+            Err(e) => refuse(status_of(&e), e.to_string()),
+        },
+    };
+    signed(&headers, &nonce, answer)
+}
+
+async fn report(State(api): State<Arc<PoolApi>>, headers: HeaderMap, body: Bytes) -> Response {
+    let nonce = nonce_of(&body);
+    let answer = match parse::<ReportRequest>(&body, "report") {
+        Err(refusal) => refusal,
+        Ok(req) => {
+            let reported = api.lock().report(&req, now_ms());
+            let status = if reported.appended { StatusCode::OK } else { StatusCode::CONFLICT };
+            json_of(status, &reported)
+        }
+    };
+    signed(&headers, &nonce, answer)
+}
+
+async fn output(State(api): State<Arc<PoolApi>>, headers: HeaderMap, body: Bytes) -> Response {
+    let answer = match parse::<OutputRequest>(&body, "output chunk") {
+        Err(refusal) => refusal,
+        Ok(req) => {
+            let decoded = unb64(&req.stdout, "stdout")
+                .and_then(|out| Ok((out, unb64(&req.stderr, "stderr")?)));
+            match decoded.and_then(|(out, err)| api.lock().output(&req, &out, &err)) {
+                Ok(()) => json_of(StatusCode::OK, &serde_json::json!({ "ok": true })),
+                Err(e) => refuse(status_of(&e), e.to_string()),
+            }
+        }
+    };
+    signed(&headers, "", answer)
+}
+
+fn plain(answer: (StatusCode, Vec<u8>)) -> Response {
+    let mut response = answer.into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+async fn members(State(api): State<Arc<PoolApi>>) -> Response {
+    plain(json_of(StatusCode::OK, &api.lock().members()))
+}
+
+async fn ledger(State(api): State<Arc<PoolApi>>) -> Response {
+    let service = api.lock();
+    let report = service.ledger().report();
+    plain(json_of(
+        StatusCode::OK,
+        &serde_json::json!({
+            "path": service.ledger_path().display().to_string(),
+            "entries": report.entries,
+            "head": service.head(),
+        }),
+    ))
+}
+
+async fn tasks(State(api): State<Arc<PoolApi>>) -> Response {
+    plain(json_of(StatusCode::OK, &api.lock().tasks()))
+}
+
+async fn submit(State(api): State<Arc<PoolApi>>, body: Bytes) -> Response {
+    let answer = match parse::<SubmitRequest>(&body, "task submission") {
+        Err(refusal) => refusal,
+        Ok(req) => match api.lock().submit(&req, now_ms()) {
+            Ok(submitted) if submitted.fits => json_of(StatusCode::CREATED, &submitted),
+            Ok(refused) => json_of(StatusCode::UNPROCESSABLE_ENTITY, &refused),
+            Err(e) => refuse(status_of(&e), e.to_string()),
+        },
+    };
+    plain(answer)
+}
+
+async fn task(State(api): State<Arc<PoolApi>>, Path(id): Path<String>) -> Response {
+    let service = api.lock();
+    plain(match service.pool().task(&id) {
+        Some(task) => json_of(StatusCode::OK, task),
+        None => refuse(StatusCode::NOT_FOUND, format!("unknown task `{id}`")),
+    })
+}
+
+async fn cancel(State(api): State<Arc<PoolApi>>, Path(id): Path<String>) -> Response {
+    plain(match api.lock().cancel(&id, now_ms()) {
+        Ok(task) => json_of(StatusCode::OK, &task),
+        Err(e) => refuse(status_of(&e), e.to_string()),
+    })
+}
+
+#[derive(Deserialize)]
+struct OutputQuery {
+    stdout_from: Option<u64>,
+    stderr_from: Option<u64>,
+}
+
+async fn task_output(
+    State(api): State<Arc<PoolApi>>,
+    Path(id): Path<String>,
+    query: Result<Query<OutputQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return plain(refuse(
+            StatusCode::BAD_REQUEST,
+            "stdout_from and stderr_from: expected byte offsets (integers ≥ 0)".into(),
+        ));
+    };
+    let viewed =
+        api.lock().output_view(&id, query.stdout_from.unwrap_or(0), query.stderr_from.unwrap_or(0));
+    plain(match viewed {
+        Ok((view, _dropped)) => json_of(StatusCode::OK, &view),
+        Err(e) => refuse(status_of(&e), e.to_string()),
+    })
+}

@@ -1,0 +1,599 @@
+//! The controller's pool service (`hearth controller --pool`, issue 7): the pure
+//! [`pool::sched::Pool`] with its durable records around it.
+//!
+//! - The **ledger** lives in `DIR/ledger.jsonl`. Every entry is appended and `fsync`ed before
+//!   the answer that depends on it is sent. On start the file is verified in full
+//!   ([`pool::ledger::Ledger::from_text`]) against the controller's key; a torn last line (a
+//!   crash in the middle of a write, never acknowledged) is cut off and said so; a file with
+//!   fewer entries than the store recorded (entries cut off the end, which verification alone
+//!   cannot see) is refused.
+//! - The controller's ledger **signing key** is `DIR/ledger.key` (mode 0600), made on the first
+//!   start; its public key is written beside it as `DIR/ledger.pub`, for `hearth ledger
+//!   verify`.
+//! - The pool's **state** (members, tasks) and the ledger's head and entry count are kept in
+//!   the store (`controller_state` keys `pool` and `pool_ledger`) after every change, so a
+//!   restarted controller knows its members and tasks.
+//! - Task **output** is kept in memory only, up to [`OUTPUT_CAP`] bytes per stream and attempt.
+
+use pool::ledger::{Draft, Entry, Kind, Ledger, SigningKey};
+use pool::proto::{
+    AttemptRef, Head, JoinRequest, JoinResponse, OutputRequest, OutputView, PollRequest,
+    PollResponse, ReportRequest, ReportResponse, SubmitRequest, SubmitResponse,
+};
+use pool::reserve::Resources;
+use pool::sched::{Member, Pool, PoolError, Task};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The most output kept per stream and attempt; the rest is dropped and counted.
+pub const OUTPUT_CAP: usize = 4 << 20;
+
+/// The store key of the pool's state.
+const STATE_KEY: &str = "pool";
+/// The store key of the ledger's head and entry count.
+const LEDGER_KEY: &str = "pool_ledger";
+
+/// What went wrong, with an HTTP-like class for the API.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is malformed or breaks a rule (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The machine or task is unknown (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The machine is no longer a member (410): it must join again.
+    #[error("{0}")]
+    Gone(String),
+    /// The report is stale or the head moved (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Reading or writing the ledger file or the store failed (500).
+    #[error("{0}")]
+    Storage(String),
+}
+
+impl From<PoolError> for ServiceError {
+    fn from(err: PoolError) -> ServiceError {
+        match err {
+            PoolError::UnknownMachine(_) | PoolError::UnknownTask(_) => {
+                ServiceError::NotFound(err.to_string())
+            }
+            PoolError::NotMember { .. } => ServiceError::Gone(err.to_string()),
+            PoolError::Stale { .. } => ServiceError::Conflict(err.to_string()),
+            PoolError::Invalid(_) => ServiceError::Invalid(err.to_string()),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Output {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    dropped: u64,
+}
+
+impl Output {
+    fn push(&mut self, stdout: &[u8], stderr: &[u8]) {
+        for (buffer, bytes) in [(&mut self.stdout, stdout), (&mut self.stderr, stderr)] {
+            let room = OUTPUT_CAP.saturating_sub(buffer.len());
+            let take = bytes.len().min(room);
+            buffer.extend_from_slice(&bytes[..take]);
+            self.dropped += (bytes.len() - take) as u64;
+        }
+    }
+}
+
+/// The beacon selector's choice for a request: a beacon node ID, or none.
+pub type Pick<'a> = dyn FnMut(&Resources) -> Option<u32> + 'a;
+
+/// A line of what the service did, for the controller's log.
+pub type Event = String;
+
+/// The pool service: the pool, its ledger file and its store.
+pub struct PoolService {
+    pool: Pool,
+    ledger: Ledger,
+    file: File,
+    path: PathBuf,
+    store: store::Store,
+    key: SigningKey,
+    outputs: HashMap<AttemptRef, Output>,
+    events: Vec<Event>,
+}
+
+fn storage(what: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Storage(what.to_string())
+}
+
+/// Reads or makes the controller's signing key `DIR/ledger.key` (32 random bytes from
+/// `/dev/urandom`, mode 0600) and writes its public key to `DIR/ledger.pub`.
+pub fn controller_key(data_dir: &Path) -> Result<SigningKey, ServiceError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("ledger.key");
+    let key = if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| storage(format!("cannot read {}: {e}", path.display())))?;
+        pool::ledger::keys::parse_signing_key(&text)
+            .map_err(|e| storage(format!("{}: {e}", path.display())))?
+    } else {
+        let mut seed = [0u8; 32];
+        let mut random = File::open("/dev/urandom")
+            .map_err(|e| storage(format!("cannot open /dev/urandom: {e}")))?;
+        std::io::Read::read_exact(&mut random, &mut seed)
+            .map_err(|e| storage(format!("cannot read /dev/urandom: {e}")))?;
+        let key = pool::ledger::keys::signing_key_from_seed(seed);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| storage(format!("cannot create {}: {e}", path.display())))?;
+        file.write_all(pool::ledger::keys::signing_key_text(&key).as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| storage(format!("cannot write {}: {e}", path.display())))?;
+        key
+    };
+    let public = data_dir.join("ledger.pub");
+    let text = format!("{}\n", pool::ledger::keys::verifying_key_hex(&key.verifying_key()));
+    if std::fs::read_to_string(&public).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&public, text)
+            .map_err(|e| storage(format!("cannot write {}: {e}", public.display())))?;
+    }
+    Ok(key)
+}
+
+fn head_of(ledger: &Ledger) -> Head {
+    Head { next_seq: ledger.next_seq(), head: ledger.head().to_string() }
+}
+
+fn detail_i64(entry: &Entry, key: &str) -> Option<i64> {
+    entry.detail.get(key).and_then(|v| v.as_i64())
+}
+
+impl PoolService {
+    /// Opens the pool in `data_dir`: the ledger file (verified; a torn last line cut off), the
+    /// pool's state from the store, and the controller's key.
+    pub fn open(
+        data_dir: &Path,
+        store: store::Store,
+        key: SigningKey,
+    ) -> Result<(PoolService, Vec<Event>), ServiceError> {
+        let path = data_dir.join("ledger.jsonl");
+        let mut notes = Vec::new();
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+                storage(format!(
+                    "{}: not UTF-8 at byte {}",
+                    path.display(),
+                    e.utf8_error().valid_up_to()
+                ))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(storage(format!("cannot read {}: {e}", path.display()))),
+        };
+        let mut text = text;
+        if !text.is_empty() && !text.ends_with('\n') {
+            let cut = text.rfind('\n').map_or(0, |i| i + 1);
+            if Entry::parse(&text[cut..]).is_err() {
+                notes.push(format!(
+                    "{}: cut off a torn last line ({} bytes, never acknowledged)",
+                    path.display(),
+                    text.len() - cut
+                ));
+                text.truncate(cut);
+                std::fs::write(&path, &text)
+                    .map_err(|e| storage(format!("cannot rewrite {}: {e}", path.display())))?;
+            } else {
+                text.push('\n');
+                std::fs::write(&path, &text)
+                    .map_err(|e| storage(format!("cannot rewrite {}: {e}", path.display())))?;
+            }
+        }
+        let ledger = Ledger::from_text(&text, key.verifying_key())
+            .map_err(|e| storage(format!("ledger {}: {e}", path.display())))?;
+        let recorded = store.state(LEDGER_KEY).map_err(storage)?;
+        if let Some((_, body)) = &recorded {
+            let entries = body.get("entries").and_then(|v| v.as_u64()).unwrap_or(0);
+            let have = ledger.entries().len() as u64;
+            if have < entries {
+                return Err(storage(format!(
+                    "ledger {}: {have} entries, but the store recorded {entries} (head {}): \
+                     entries were cut off its end; restore the file",
+                    path.display(),
+                    body.get("head").and_then(|v| v.as_str()).unwrap_or("?")
+                )));
+            }
+            if have == entries {
+                let head = body.get("head").and_then(|v| v.as_str()).unwrap_or("");
+                if head != ledger.head().to_string() {
+                    return Err(storage(format!(
+                        "ledger {}: its head {} is not the head the store recorded ({head}): \
+                         the file was replaced",
+                        path.display(),
+                        ledger.head()
+                    )));
+                }
+            }
+        }
+        let pool = match store.state(STATE_KEY).map_err(storage)? {
+            Some((_, body)) => serde_json::from_value(body)
+                .map_err(|e| storage(format!("the store's pool state is unreadable: {e}")))?,
+            None => Pool::new(),
+        };
+        let file =
+            OpenOptions::new().create(true).append(true).open(&path).map_err(|e| {
+                storage(format!("cannot open {} for appending: {e}", path.display()))
+            })?;
+        let mut service = PoolService {
+            pool,
+            ledger,
+            file,
+            path,
+            store,
+            key,
+            outputs: HashMap::new(),
+            events: Vec::new(),
+        };
+        service.persist()?;
+        Ok((service, notes))
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The ledger file's path.
+    pub fn ledger_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The ledger's head, for nodes' next signed reports.
+    pub fn head(&self) -> Head {
+        head_of(&self.ledger)
+    }
+
+    /// What happened since the last call (joins, losses, retries), for the log.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn persist(&mut self) -> Result<(), ServiceError> {
+        let now = crate::clock::unix_ms() as i64;
+        let state = serde_json::to_value(&self.pool).map_err(storage)?;
+        self.store.put_state(STATE_KEY, &state, now).map_err(storage)?;
+        let ledger = serde_json::json!({
+            "entries": self.ledger.entries().len(),
+            "head": self.ledger.head().to_string(),
+        });
+        self.store.put_state(LEDGER_KEY, &ledger, now).map_err(storage)
+    }
+
+    fn write_line(&mut self, entry: &Entry) -> Result<(), ServiceError> {
+        let mut line = entry.line();
+        line.push('\n');
+        let written = self.file.write_all(line.as_bytes()).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Resynchronise the memory with the file, whatever part of the line reached it.
+            let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+            let cut = text.rfind('\n').map_or(0, |i| i + 1);
+            let _ = std::fs::write(&self.path, &text[..cut]);
+            if let Ok(ledger) = Ledger::from_text(&text[..cut], self.key.verifying_key()) {
+                self.ledger = ledger;
+            }
+            return Err(storage(format!("cannot append to {}: {e}", self.path.display())));
+        }
+        self.events.push(format!("ledger: {line}").trim_end().to_string());
+        Ok(())
+    }
+
+    fn append_drafts(&mut self, drafts: Vec<Draft>) -> Result<(), ServiceError> {
+        for draft in drafts {
+            let entry = self
+                .ledger
+                .append(draft, &self.key)
+                .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+            self.write_line(&entry)?;
+        }
+        self.persist()
+    }
+
+    /// A node joins.
+    pub fn join(&mut self, req: &JoinRequest, now: u64) -> Result<JoinResponse, ServiceError> {
+        pool::ledger::keys::parse_verifying_key(&req.public_key)
+            .map_err(|e| ServiceError::Invalid(format!("public_key: {e}")))?;
+        if req.public_key == pool::ledger::keys::verifying_key_hex(&self.key.verifying_key()) {
+            return Err(ServiceError::Invalid(
+                "public_key: that is the controller's own key".into(),
+            ));
+        }
+        let (id, drafts) = self.pool.join(
+            &req.public_key,
+            req.beacon_node,
+            req.score,
+            req.capacity,
+            req.reserve,
+            &req.isolation,
+            &req.user,
+            now,
+        )?;
+        self.append_drafts(drafts)?;
+        self.events.push(format!(
+            "{id} joined: beacon node {}, score {:.0}, capacity {}, reserve {}, {} as {}",
+            req.beacon_node, req.score, req.capacity, req.reserve, req.isolation, req.user
+        ));
+        Ok(JoinResponse {
+            machine_id: id.clone(),
+            controller_key: pool::ledger::keys::verifying_key_hex(&self.key.verifying_key()),
+            rank: self.pool.rank(&id).unwrap_or(0),
+            members: self.pool.ranked().len(),
+            ledger: self.head(),
+        })
+    }
+
+    /// A node's heartbeat.
+    pub fn poll(&mut self, req: &PollRequest, now: u64) -> Result<PollResponse, ServiceError> {
+        let (assign, cancel) =
+            self.pool.poll(&req.machine_id, req.surplus, req.local_use, &req.running, now)?;
+        Ok(PollResponse { assign, cancel, ledger: self.head() })
+    }
+
+    /// A node's signed report. `Err((conflict, stale))`: 409 with `stale` telling the node to
+    /// drop the report, else to sign it again for the new head.
+    pub fn report(&mut self, req: &ReportRequest, now: u64) -> ReportResponse {
+        let refuse = |service: &PoolService, stale: bool, error: String| ReportResponse {
+            appended: false,
+            stale,
+            error: Some(error),
+            ledger: service.head(),
+        };
+        let entry = match Entry::parse(&req.line) {
+            Ok(entry) => entry,
+            Err(e) => return refuse(self, true, format!("line: {e}")),
+        };
+        if entry.node != req.machine_id {
+            return refuse(
+                self,
+                true,
+                format!(
+                    "the entry is about {}, not the reporting machine {}",
+                    entry.node, req.machine_id
+                ),
+            );
+        }
+        let member = self.pool.member(&req.machine_id).cloned();
+        let Some(member) = member.filter(|m| m.active) else {
+            return refuse(self, true, format!("machine {} is not a member", req.machine_id));
+        };
+        if pool::ledger::keys::verifying_key_hex(&entry.key) != member.public_key {
+            return refuse(self, true, "the entry is not signed with the machine's key".into());
+        }
+        let task = entry.task.clone();
+        match (entry.kind, &task) {
+            (Kind::TaskStart | Kind::TaskFinish | Kind::TaskFail | Kind::TaskMove, Some(task)) => {
+                if let Err(e) = self.pool.check_report(&req.machine_id, task, req.attempt) {
+                    return refuse(self, true, e.to_string());
+                }
+                if detail_i64(&entry, "attempt") != Some(i64::from(req.attempt)) {
+                    return refuse(
+                        self,
+                        true,
+                        "detail.attempt differs from the report's attempt".into(),
+                    );
+                }
+            }
+            (Kind::Leave, None) => {}
+            (kind, _) => {
+                return refuse(self, true, format!("a node cannot report a {kind} entry"));
+            }
+        }
+        if entry.seq != self.ledger.next_seq() || entry.prev != self.ledger.head() {
+            return refuse(self, false, "the ledger's head moved: sign again".into());
+        }
+        if let Err(e) = self.ledger.append_signed(entry.clone()) {
+            return refuse(self, true, e.to_string());
+        }
+        if let Err(e) = self.write_line(&entry) {
+            return refuse(self, false, e.to_string());
+        }
+        let exit_code = detail_i64(&entry, "exit_code").and_then(|c| i32::try_from(c).ok());
+        let reason = entry.detail.get("reason").and_then(|v| v.as_str()).map(str::to_string);
+        let follow = match (&task, entry.kind) {
+            (None, _) => {
+                self.events.push(format!("{} left", req.machine_id));
+                self.pool.left(&req.machine_id, now)
+            }
+            (Some(task), kind) => {
+                self.events.push(format!(
+                    "{} reported {kind} of {task} attempt {}",
+                    req.machine_id, req.attempt
+                ));
+                self.pool.apply_report(
+                    &req.machine_id,
+                    kind,
+                    task,
+                    exit_code,
+                    reason.as_deref(),
+                    now,
+                )
+            }
+        };
+        if let Err(e) = self.append_drafts(follow) {
+            self.events.push(format!("cannot record what follows the report: {e}"));
+        }
+        ReportResponse { appended: true, stale: false, error: None, ledger: self.head() }
+    }
+
+    /// Output of a running attempt.
+    pub fn output(
+        &mut self,
+        req: &OutputRequest,
+        stdout: &[u8],
+        stderr: &[u8],
+    ) -> Result<(), ServiceError> {
+        self.pool.check_report(&req.machine_id, &req.attempt.task, req.attempt.attempt)?;
+        self.outputs.entry(req.attempt.clone()).or_default().push(stdout, stderr);
+        Ok(())
+    }
+
+    /// Submits a task.
+    pub fn submit(
+        &mut self,
+        req: &SubmitRequest,
+        now: u64,
+    ) -> Result<SubmitResponse, ServiceError> {
+        if req.argv.len() > 4096 || req.argv.iter().map(String::len).sum::<usize>() > 1 << 20 {
+            return Err(ServiceError::Invalid("argv: longer than 4096 arguments or 1 MiB".into()));
+        }
+        match self.pool.submit(req.argv.clone(), req.request, req.on, req.retries, now)? {
+            Ok(id) => {
+                self.events.push(format!("{id} submitted: {:?}, needs {}", req.argv, req.request));
+                self.schedule_now(None);
+                self.persist()?;
+                Ok(SubmitResponse { id: Some(id), fits: true, reason: None })
+            }
+            Err(no) => Ok(SubmitResponse { id: None, fits: false, reason: Some(no.reason) }),
+        }
+    }
+
+    fn schedule_now(&mut self, pick: Option<&mut Pick<'_>>) {
+        let placed = match pick {
+            Some(pick) => {
+                let members: Vec<(u32, String)> =
+                    self.pool.ranked().iter().map(|m| (m.beacon_node, m.id.clone())).collect();
+                self.pool.schedule(|request| {
+                    let node = pick(request)?;
+                    members.iter().find(|(b, _)| *b == node).map(|(_, id)| id.clone())
+                })
+            }
+            None => self.pool.schedule(|_| None),
+        };
+        for (task, node) in placed {
+            self.events.push(format!("{task} placed on {node}"));
+        }
+    }
+
+    /// One tick of the scheduler: loses the members whose beacons went silent (`lost_beacons`:
+    /// beacon node ID and when its last beacon arrived, ms since the epoch) or that have not
+    /// polled since `silent_before_ms`, then places queued tasks, asking `pick` (the beacon
+    /// selector) first.
+    pub fn tick(
+        &mut self,
+        now: u64,
+        lost_beacons: &[(u32, u64)],
+        silent_before_ms: u64,
+        pick: &mut Pick<'_>,
+    ) -> Result<(), ServiceError> {
+        let mut lost: Vec<(String, String)> = Vec::new();
+        for member in self.pool.ranked() {
+            // A silence that began before the member (re)joined is old news: its beacons have
+            // not resumed yet.
+            let beacon_lost = lost_beacons
+                .iter()
+                .any(|(node, last_ms)| *node == member.beacon_node && *last_ms >= member.joined_ms);
+            if beacon_lost {
+                lost.push((member.id.clone(), "lost: beacon silence".into()));
+            } else if member.last_seen_ms < silent_before_ms {
+                lost.push((
+                    member.id.clone(),
+                    format!(
+                        "lost: no poll for {} s",
+                        now.saturating_sub(member.last_seen_ms) / 1000
+                    ),
+                ));
+            }
+        }
+        for (id, reason) in lost {
+            let drafts = self.pool.lose(&id, &reason, now);
+            self.events.push(format!("{id} {reason}"));
+            self.append_drafts(drafts)?;
+        }
+        let queued_before = self.queued();
+        self.schedule_now(Some(pick));
+        if self.queued() != queued_before {
+            self.persist()?;
+        }
+        Ok(())
+    }
+
+    fn queued(&self) -> usize {
+        self.pool.tasks().iter().filter(|t| t.state == pool::sched::TaskState::Queued).count()
+    }
+
+    /// Cancels a task.
+    pub fn cancel(&mut self, id: &str, now: u64) -> Result<Task, ServiceError> {
+        let drafts = self.pool.cancel(id, now)?;
+        self.append_drafts(drafts)?;
+        self.events.push(format!("{id} cancelled"));
+        Ok(self.pool.task(id).cloned().expect("cancelled a known task"))
+    }
+
+    /// Every task.
+    pub fn tasks(&self) -> Vec<Task> {
+        self.pool.tasks().into_iter().cloned().collect()
+    }
+
+    /// Every member and former member, in rank order (active first).
+    pub fn members(&self) -> Vec<Member> {
+        let mut members: Vec<Member> = self.pool.ranked().into_iter().cloned().collect();
+        members.extend(self.pool.members().filter(|m| !m.active).cloned());
+        members
+    }
+
+    /// A task's current attempt's output from the given offsets.
+    pub fn output_view(
+        &self,
+        id: &str,
+        stdout_from: u64,
+        stderr_from: u64,
+    ) -> Result<(OutputView, u64), ServiceError> {
+        let task = self
+            .pool
+            .task(id)
+            .ok_or_else(|| ServiceError::NotFound(format!("unknown task `{id}`")))?;
+        let key = AttemptRef { task: id.to_string(), attempt: task.attempt };
+        let empty = Output::default();
+        let output = self.outputs.get(&key).unwrap_or(&empty);
+        let slice = |buffer: &[u8], from: u64| -> Vec<u8> {
+            let from = usize::try_from(from).unwrap_or(usize::MAX).min(buffer.len());
+            buffer[from..].to_vec()
+        };
+        let node = task.node.clone().or_else(|| task.history.last().map(|r| r.node.clone()));
+        Ok((
+            OutputView {
+                attempt: task.attempt,
+                node,
+                stdout: b64(&slice(&output.stdout, stdout_from)),
+                stderr: b64(&slice(&output.stderr, stderr_from)),
+                stdout_end: output.stdout.len() as u64,
+                stderr_end: output.stderr.len() as u64,
+                state: task.state,
+                exit_code: task.exit_code,
+                reason: task.reason.clone(),
+            },
+            output.dropped,
+        ))
+    }
+}
+
+/// Base64 (standard alphabet, padded), the encoding of output in the protocol.
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes [`b64`]; the error names the field.
+pub fn unb64(text: &str, field: &str) -> Result<Vec<u8>, ServiceError> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| ServiceError::Invalid(format!("{field}: not base64: {e}")))
+}
