@@ -218,11 +218,12 @@ impl PoolService {
                 }
             }
         }
-        let pool = match store.state(STATE_KEY).map_err(storage)? {
+        let mut pool: Pool = match store.state(STATE_KEY).map_err(storage)? {
             Some((_, body)) => serde_json::from_value(body)
                 .map_err(|e| storage(format!("the store's pool state is unreadable: {e}")))?,
             None => Pool::new(),
         };
+        pool.heard_all(crate::clock::unix_ms());
         let file =
             OpenOptions::new().create(true).append(true).open(&path).map_err(|e| {
                 storage(format!("cannot open {} for appending: {e}", path.display()))
@@ -291,7 +292,13 @@ impl PoolService {
             }
             return Err(storage(format!("cannot append to {}: {e}", self.path.display())));
         }
-        self.events.push(format!("ledger: {line}").trim_end().to_string());
+        self.events.push(format!(
+            "ledger seq {}: {} of {}{}",
+            entry.seq,
+            entry.kind,
+            entry.node,
+            entry.task.as_deref().map(|t| format!(", task {t}")).unwrap_or_default()
+        ));
         Ok(())
     }
 
@@ -596,4 +603,164 @@ pub fn unb64(text: &str, field: &str) -> Result<Vec<u8>, ServiceError> {
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|e| ServiceError::Invalid(format!("{field}: not base64: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pool::ledger::Draft;
+    use pool::proto::Placement;
+
+    fn res(cpu: f64, mem_mib: u64) -> Resources {
+        Resources { cpu, mem_mib, disk_mib: 0, gpu: 0 }
+    }
+
+    fn open(dir: &Path) -> Result<(PoolService, Vec<Event>), ServiceError> {
+        let (store, _) = store::Store::open(&dir.join("hearth.db")).unwrap();
+        PoolService::open(dir, store, pool::ledger::keys::signing_key_from_seed([1; 32]))
+    }
+
+    fn join(service: &mut PoolService, node: &SigningKey) -> String {
+        let request = JoinRequest {
+            public_key: pool::ledger::keys::verifying_key_hex(&node.verifying_key()),
+            beacon_node: 1,
+            score: 1000.0,
+            capacity: res(4.0, 4096),
+            reserve: res(1.0, 1024),
+            isolation: "rlimits".into(),
+            user: "nobody".into(),
+            nonce: "n".into(),
+        };
+        service.join(&request, 10).unwrap().machine_id
+    }
+
+    /// A report of `kind` about `task` signed by `node` for the service's head now.
+    fn report(
+        service: &PoolService,
+        node: &SigningKey,
+        machine: &str,
+        kind: Kind,
+        task: Option<&str>,
+        attempt: u32,
+    ) -> ReportRequest {
+        let mut draft = Draft::new(20, machine, kind);
+        if let Some(task) = task {
+            draft = draft.task(task).detail("attempt", attempt);
+        }
+        let entry = Entry {
+            seq: service.ledger().next_seq(),
+            at_ms: draft.at_ms,
+            node: draft.node,
+            kind,
+            task: draft.task,
+            detail: draft.detail,
+            prev: service.ledger().head(),
+            key: node.verifying_key(),
+            sig: pool::ledger::Signature::from_bytes(&[0; 64]),
+        }
+        .signed(node);
+        ReportRequest { machine_id: machine.into(), nonce: "n".into(), attempt, line: entry.line() }
+    }
+
+    #[test]
+    fn reports_are_checked_against_the_attempt_the_key_and_the_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut service, _) = open(dir.path()).unwrap();
+        let node = pool::ledger::keys::signing_key_from_seed([2; 32]);
+        let machine = join(&mut service, &node);
+        service
+            .poll(
+                &PollRequest {
+                    machine_id: machine.clone(),
+                    nonce: "n".into(),
+                    surplus: res(3.0, 3072),
+                    local_use: res(0.0, 0),
+                    running: vec![],
+                },
+                11,
+            )
+            .unwrap();
+        let submitted = service
+            .submit(
+                &SubmitRequest {
+                    argv: vec!["true".into()],
+                    request: res(1.0, 64),
+                    on: Placement::Pool,
+                    retries: 1,
+                },
+                12,
+            )
+            .unwrap();
+        let task = submitted.id.unwrap();
+        // A wrong attempt is stale; another key is refused; both leave the ledger as it was.
+        let entries = service.ledger().entries().len();
+        let stale =
+            service.report(&report(&service, &node, &machine, Kind::TaskStart, Some(&task), 2), 13);
+        assert!(!stale.appended && stale.stale, "{stale:?}");
+        let intruder = pool::ledger::keys::signing_key_from_seed([3; 32]);
+        let forged = service
+            .report(&report(&service, &intruder, &machine, Kind::TaskStart, Some(&task), 1), 13);
+        assert!(
+            !forged.appended && forged.error.unwrap().contains("not signed with the machine's key")
+        );
+        assert_eq!(service.ledger().entries().len(), entries);
+        // Signed for a head that has moved on (another node joined): sign again, not stale.
+        let early = report(&service, &node, &machine, Kind::TaskStart, Some(&task), 1);
+        let other = pool::ledger::keys::signing_key_from_seed([4; 32]);
+        let request = JoinRequest {
+            public_key: pool::ledger::keys::verifying_key_hex(&other.verifying_key()),
+            beacon_node: 2,
+            score: 10.0,
+            capacity: res(4.0, 4096),
+            reserve: res(1.0, 1024),
+            isolation: "rlimits".into(),
+            user: "nobody".into(),
+            nonce: "n".into(),
+        };
+        service.join(&request, 13).unwrap();
+        let entries = service.ledger().entries().len();
+        let moved_on = service.report(&early, 14);
+        assert!(!moved_on.appended && !moved_on.stale, "{moved_on:?}");
+        assert_eq!(service.ledger().entries().len(), entries);
+        let again = report(&service, &node, &machine, Kind::TaskStart, Some(&task), 1);
+        assert!(service.report(&again, 14).appended);
+        let moved = report(&service, &node, &machine, Kind::TaskFinish, Some(&task), 1);
+        let finish_line = moved.line.clone();
+        service.pool.lose(&machine, "test", 15);
+        let gone = service.report(&moved, 16);
+        assert!(!gone.appended && gone.stale);
+        // What was appended is on disk, fsynced, and verifies.
+        let text = std::fs::read_to_string(dir.path().join("ledger.jsonl")).unwrap();
+        assert!(!text.contains(&finish_line));
+        let report = pool::ledger::verify(
+            &text,
+            &pool::ledger::keys::signing_key_from_seed([1; 32]).verifying_key(),
+        )
+        .unwrap();
+        assert_eq!(report.entries, 3, "{text}");
+    }
+
+    #[test]
+    fn a_ledger_cut_off_its_end_is_refused_on_open_and_accepted_once_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = pool::ledger::keys::signing_key_from_seed([2; 32]);
+        {
+            let (mut service, _) = open(dir.path()).unwrap();
+            join(&mut service, &node);
+            join(&mut service, &node); // a restart: leave, then join again
+        }
+        let path = dir.path().join("ledger.jsonl");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        let (service, notes) = open(dir.path()).unwrap();
+        assert!(notes.is_empty());
+        assert_eq!(service.pool().member("m1").map(|m| m.active), Some(true));
+        drop(service);
+        let first_two: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, &first_two).unwrap();
+        let err = open(dir.path()).err().expect("a cut ledger is refused").to_string();
+        assert!(err.contains("2 entries, but the store recorded 3"), "{err}");
+        std::fs::write(&path, &text).unwrap();
+        assert!(open(dir.path()).is_ok());
+    }
 }

@@ -37,6 +37,31 @@ pub struct AgentArgs {
     /// `blended` (one stream at V = α·V_Balance + (1−α)·V_Power, FIG. 15).
     #[arg(long, value_name = "both|blended")]
     streams: Option<agent::config::Streams>,
+    /// Pool mode (docs/pool.md): join the controller's pool with the token, offer this
+    /// machine's surplus over the reserve, and run pool tasks. Needs --controller and
+    /// --token-file.
+    #[arg(long, requires_all = ["controller", "token_file"])]
+    pool: bool,
+    /// Pool mode: the controller's API (joins, task assignments, reports).
+    #[arg(long, value_name = "ADDR:PORT", requires = "pool")]
+    controller: Option<SocketAddr>,
+    /// Pool mode: the token file the controller was given (its first token is used).
+    #[arg(long, value_name = "PATH", requires = "pool")]
+    token_file: Option<PathBuf>,
+    /// Pool mode: what the owner keeps for local use (missing keys are 0).
+    #[arg(long, value_name = "cpu=N,mem=SIZE[,disk=SIZE][,gpu=N]", requires = "pool")]
+    reserve: Option<pool::reserve::Resources>,
+    /// Pool mode: fix the owner's local use to this fraction of the machine (processor and
+    /// memory), or read it from a file at every sample (`@PATH`), instead of measuring it.
+    #[arg(long, value_name = "FRACTION|@PATH", requires = "pool")]
+    fake_local_load: Option<agent::pool_host::LocalLoad>,
+    /// Pool mode: the node's key and its tasks' working directories.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/hearth/agent", requires = "pool")]
+    state_dir: PathBuf,
+    /// Pool mode: the user pool tasks run as (default: `nobody` when the agent is root, else
+    /// the agent's own user). Never root.
+    #[arg(long, value_name = "USER", requires = "pool")]
+    pool_user: Option<String>,
 }
 
 /// The config the flags and the file make together, validated.
@@ -89,7 +114,44 @@ pub fn run(args: AgentArgs) -> Result<()> {
     let config = agent_config(&args)?;
     let ring = read_key_file(&config.key_file).map_err(|e| anyhow!("{e}"))?;
     let key = config.signing_key(&ring).map_err(|e| anyhow!("agent config: {e}"))?;
-    let agent = Agent::new(&config, key, Options::default()).map_err(|e| anyhow!("{e}"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut options = Options::default();
+    let mut pool_agent = None;
+    let mut pool_load = None;
+    if args.pool {
+        let token_file = args.token_file.clone().context("--pool needs --token-file")?;
+        let token = crate::loop_cmd::read_tokens(&token_file)?
+            .into_iter()
+            .next()
+            .context("--token-file: no token")?;
+        let pool = crate::pool_agent::PoolAgent::new(crate::pool_agent::PoolAgentArgs {
+            controller: args.controller.context("--pool needs --controller")?,
+            token,
+            reserve: args.reserve.unwrap_or_default(),
+            local_load: args
+                .fake_local_load
+                .clone()
+                .unwrap_or(agent::pool_host::LocalLoad::Measured),
+            state_dir: args.state_dir.clone(),
+            user: args.pool_user.clone(),
+            node_id: config.node_id,
+        })?;
+        let shared = agent::run::SharedLoad::new(FakeLoad {
+            usage: agent::measure::Usage {
+                storage: 1.0,
+                processor: 1.0,
+                communication: 0.0,
+                memory: 1.0,
+            },
+        });
+        options = Options {
+            capacity: agent::run::CapacitySource::Fixed(pool.capacity().cpu),
+            load: Some(shared.clone()),
+        };
+        pool_load = Some(shared);
+        pool_agent = Some(pool);
+    }
+    let agent = Agent::new(&config, key, options).map_err(|e| anyhow!("{e}"))?;
     let status = agent.status();
     let summary = agent.describe();
 
@@ -108,7 +170,6 @@ pub fn run(args: AgentArgs) -> Result<()> {
         let status_addr = listener.local_addr().unwrap_or(config.status_listen);
         eprintln!("hearth agent: {summary}; status on http://{status_addr}/v1/agent/status");
 
-        let stop = Arc::new(AtomicBool::new(false));
         let loop_stop = stop.clone();
         let mut beacon_loop = tokio::task::spawn_blocking(move || agent.run(&loop_stop));
         let status_fn: api::agent::StatusFn = Arc::new(move || {
@@ -122,15 +183,34 @@ pub fn run(args: AgentArgs) -> Result<()> {
                     _ = interrupt.recv() => {}
                 }
             });
+        let mut pool_loop = match (pool_agent, pool_load) {
+            (Some(pool), Some(load)) => Some(crate::pool_agent::start(pool, load, stop.clone())),
+            _ => None,
+        };
+        let pool_ended = async {
+            match pool_loop.as_mut() {
+                Some(handle) => handle.await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut pool_result = None;
         tokio::select! {
             served = server => served.context("serving the status endpoint")?,
             ended = &mut beacon_loop => {
                 ended.context("the beacon loop failed")?;
                 bail!("the beacon loop ended without being stopped");
             }
+            ended = pool_ended => pool_result = Some(ended),
         }
         stop.store(true, Ordering::Relaxed);
         beacon_loop.await.context("the beacon loop failed")?;
-        Ok(())
+        match pool_result {
+            // The pool loop ended on its own: only a fatal error ends it.
+            Some(ended) => ended.context("the pool loop failed")?,
+            None => match pool_loop {
+                Some(handle) => handle.await.context("the pool loop failed")?,
+                None => Ok(()),
+            },
+        }
     })
 }

@@ -51,6 +51,14 @@ pub struct ControllerArgs {
     /// Stop after this many cycles (scripts and tests); the journal is replayed first.
     #[arg(long, value_name = "N")]
     cycles: Option<u64>,
+    /// Pool mode (docs/pool.md): agents join with the token, offer their surplus and run the
+    /// tasks `hearth run` submits; the ledger is DIR/ledger.jsonl. Needs --data-dir.
+    #[arg(long, requires = "data_dir", conflicts_with_all = ["site", "hosts", "policy", "cycles"])]
+    pool: bool,
+    /// Pool mode: a member that has not polled for this many seconds is lost (beacon silence
+    /// loses it sooner).
+    #[arg(long, default_value_t = 5.0, value_name = "S", requires = "pool")]
+    pool_silence_s: f64,
 }
 
 fn controller_config(args: &ControllerArgs) -> Result<agent::config::ControllerConfig> {
@@ -116,6 +124,22 @@ pub fn controller(args: ControllerArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let api_addr = config.api;
+    if let (true, Some(data_dir)) = (args.pool, &args.data_dir) {
+        if !(args.pool_silence_s.is_finite() && args.pool_silence_s > 0.0) {
+            bail!(
+                "--pool-silence-s {}: expected a positive number of seconds",
+                args.pool_silence_s
+            );
+        }
+        let pool_args = crate::pool_cmd::PoolControllerArgs {
+            data_dir: data_dir.clone(),
+            token_file: args.token_file.clone(),
+            silence: Duration::from_secs_f64(args.pool_silence_s),
+        };
+        let result = crate::pool_cmd::controller(pool_args, &runtime, state.clone(), api_addr);
+        state.stop();
+        return result;
+    }
     if let Some(data_dir) = &args.data_dir {
         let result = crate::controller_loop::run(
             &args_loop(&args, data_dir),

@@ -62,6 +62,26 @@ fn apply_policy_file(store: &mut store::Store, path: &std::path::Path, at_ms: i6
     Ok(())
 }
 
+/// The API tokens: from `token_file`, else from `DIR/api.token`, generated on the first start.
+pub fn tokens(
+    data_dir: &std::path::Path,
+    token_file: Option<&std::path::Path>,
+) -> Result<Vec<String>> {
+    Ok(match token_file {
+        Some(path) => loop_cmd::read_tokens(path)?,
+        None => {
+            let path = data_dir.join("api.token");
+            if path.exists() {
+                loop_cmd::read_tokens(&path)?
+            } else {
+                let token = loop_cmd::generate_token_file(&path)?;
+                eprintln!("hearth controller: generated an API token in {}", path.display());
+                vec![token]
+            }
+        }
+    })
+}
+
 /// Runs the loop and the API.
 pub fn run(
     args: &LoopArgs,
@@ -79,19 +99,7 @@ pub fn run(
         );
     }
     let mut store = loop_cmd::open_store(&args.data_dir)?;
-    let tokens = match &args.token_file {
-        Some(path) => loop_cmd::read_tokens(path)?,
-        None => {
-            let path = args.data_dir.join("api.token");
-            if path.exists() {
-                loop_cmd::read_tokens(&path)?
-            } else {
-                let token = loop_cmd::generate_token_file(&path)?;
-                eprintln!("hearth controller: generated an API token in {}", path.display());
-                vec![token]
-            }
-        }
-    };
+    let tokens = tokens(&args.data_dir, args.token_file.as_deref())?;
     let clock: Arc<dyn drivers::Clock> = Arc::new(UnixClock);
     if let Some(path) = &args.policy {
         apply_policy_file(&mut store, path, (clock.now().as_secs_f64() * 1000.0) as i64)?;

@@ -14,6 +14,9 @@ mod hosts_cmd;
 mod ledger_cmd;
 mod loop_cmd;
 mod plan_cmd;
+mod pool_agent;
+mod pool_cmd;
+mod pool_exec_cmd;
 mod sim_cmd;
 mod thermal_sim;
 mod traces;
@@ -54,11 +57,38 @@ enum Command {
     Ledger(ledger_cmd::LedgerCommand),
     /// Plan one arrangement of a fleet: as many hosts as possible at their target heat rate.
     Plan(plan_cmd::PlanArgs),
+    /// Measure this node's single-core speed: the pool's performance score (about 1000 on a 3 GHz
+    /// core), each round and the spread.
+    Bench(pool_exec_cmd::BenchArgs),
+    /// The pool executor's launcher (internal): joins a task's cgroups, sets its limits and
+    /// runs it as the task user.
+    #[command(hide = true)]
+    PoolExec(pool_exec_cmd::PoolExecArgs),
+    /// Run a command on the pool, or here when the pool has no room (exits with its code).
+    Run(pool_cmd::RunArgs),
+    /// List the pool's tasks.
+    Tasks(pool_cmd::TasksArgs),
+    /// Cancel a pool task.
+    Cancel(pool_cmd::CancelArgs),
+    /// List the pool's members, fastest first.
+    Members(pool_cmd::MembersArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => {
+            return match pool_cmd::run(args) {
+                Ok(code) => ExitCode::from(code),
+                Err(err) => {
+                    eprintln!("hearth: error: {err:#}");
+                    ExitCode::from(pool_cmd::EXIT_NOT_RUN)
+                }
+            }
+        }
+        Command::Tasks(args) => pool_cmd::tasks(args),
+        Command::Cancel(args) => pool_cmd::cancel(args),
+        Command::Members(args) => pool_cmd::members(args),
         Command::Sim(args) => sim_cmd::run(args),
         Command::Agent(args) => agent_cmd::run(args),
         Command::Controller(args) => beacon_cmd::controller(args),
@@ -66,6 +96,8 @@ fn main() -> ExitCode {
         Command::Select(args) => beacon_cmd::select(args),
         Command::Alpha(args) => beacon_cmd::alpha(args),
         Command::Plan(args) => plan_cmd::run(args),
+        Command::Bench(args) => pool_exec_cmd::bench(args),
+        Command::PoolExec(args) => pool_exec_cmd::pool_exec(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::Hosts(command) => hosts_cmd::run(command),
         Command::Ledger(command) => ledger_cmd::run(command),

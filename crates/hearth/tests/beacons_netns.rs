@@ -8,128 +8,13 @@
 //!
 //! Needs root (network namespaces) and iproute2; scripts/test.sh runs as root.
 
+mod netns;
+
+use netns::Lab;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
-
-/// The lab: namespaces `{tag}-sw` (the bridge), `{tag}-c` (controller) and `{tag}-a{k}`.
-struct Lab {
-    tag: String,
-    agents: usize,
-    children: Vec<(String, Child)>,
-    dir: PathBuf,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("running ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-impl Lab {
-    /// Namespaces, veth pairs to a bridge, addresses 10.78.0.1 (controller) and 10.78.0.(k+2).
-    fn new(agents: usize) -> Result<Lab, String> {
-        let tag = format!("hb{}", std::process::id() % 100_000);
-        let dir = std::env::temp_dir().join(format!("{tag}-lab"));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let lab = Lab { tag: tag.clone(), agents, children: Vec::new(), dir };
-        let sw = format!("{tag}-sw");
-        ip(&["netns", "add", &sw])?;
-        ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
-        ip(&["-n", &sw, "link", "set", "br0", "up"])?;
-        for k in 0..=agents {
-            let ns = lab.ns(k);
-            ip(&["netns", "add", &ns])?;
-            let (a, b) = (format!("{tag}x{k}"), format!("{tag}y{k}"));
-            ip(&["link", "add", &a, "type", "veth", "peer", "name", &b])?;
-            ip(&["link", "set", &a, "netns", &ns])?;
-            ip(&["link", "set", &b, "netns", &sw])?;
-            ip(&["-n", &ns, "link", "set", &a, "name", "eth0"])?;
-            ip(&["-n", &ns, "addr", "add", &format!("{}/24", lab.addr(k)), "dev", "eth0"])?;
-            ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-            ip(&["-n", &sw, "link", "set", &b, "master", "br0"])?;
-            ip(&["-n", &sw, "link", "set", &b, "up"])?;
-        }
-        Ok(lab)
-    }
-
-    /// Namespace of node `k` (0 = controller, 1.. = agents).
-    fn ns(&self, k: usize) -> String {
-        if k == 0 {
-            format!("{}-c", self.tag)
-        } else {
-            format!("{}-a{k}", self.tag)
-        }
-    }
-
-    fn addr(&self, k: usize) -> String {
-        format!("10.78.0.{}", k + 1)
-    }
-
-    /// A command run inside node `k`'s namespace.
-    fn command(&self, k: usize, program: &Path) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns(k)]).arg(program);
-        cmd
-    }
-
-    fn spawn(&mut self, name: &str, mut cmd: Command) -> Result<(), String> {
-        let log = std::fs::File::create(self.dir.join(format!("{name}.log")))
-            .map_err(|e| format!("log for {name}: {e}"))?;
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("starting {name}: {e}"))?;
-        self.children.push((name.to_string(), child));
-        Ok(())
-    }
-
-    /// Stops the child called `name`.
-    fn stop(&mut self, name: &str) {
-        if let Some(pos) = self.children.iter().position(|(n, _)| n == name) {
-            let (_, mut child) = self.children.remove(pos);
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Takes agent `k`'s link down (its veth end on the bridge).
-    fn cut(&self, k: usize) -> Result<(), String> {
-        ip(&[
-            "-n",
-            &format!("{}-sw", self.tag),
-            "link",
-            "set",
-            &format!("{}y{k}", self.tag),
-            "down",
-        ])
-    }
-
-    /// The log of child `name`, for failure messages.
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for (_, child) in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        for k in 0..=self.agents {
-            let _ = ip(&["netns", "del", &self.ns(k)]);
-        }
-        let _ = ip(&["netns", "del", &format!("{}-sw", self.tag)]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn hearth() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hearth"))
@@ -304,7 +189,7 @@ fn assert_ordered(counts: &BTreeMap<u64, usize>, descending: bool, what: &str) {
 
 #[test]
 fn selection_follows_availability_silence_is_loss_and_forgeries_are_counted() {
-    let mut lab = Lab::new(LOADS.len()).unwrap_or_else(|e| {
+    let mut lab = Lab::new("hb", LOADS.len()).unwrap_or_else(|e| {
         panic!("setting up network namespaces (needs root and iproute2; run scripts/test.sh): {e}")
     });
     let key = write(&lab, "cluster.key", "1 000102030405060708090a0b0c0d0e0f1011121314151617\n");

@@ -329,6 +329,14 @@ impl Pool {
         Ok((id, drafts))
     }
 
+    /// Counts every member as heard from at `now_ms`: a controller that restarts gives its
+    /// members the whole silence window to poll again before it calls them lost.
+    pub fn heard_all(&mut self, now_ms: u64) {
+        for member in self.members.values_mut() {
+            member.last_seen_ms = member.last_seen_ms.max(now_ms);
+        }
+    }
+
     /// The rank of `id` among active members (1 = highest score).
     pub fn rank(&self, id: &str) -> Option<usize> {
         self.ranked().iter().position(|m| m.id == id).map(|i| i + 1)
