@@ -73,30 +73,43 @@ fn write(path: &Path, body: &str) {
 
 /// A pool controller on loopback; its API address.
 fn controller(dir: &Path) -> (Running, SocketAddr) {
+    let api = free_tcp();
+    (controller_at(dir, api, free_udp()), api)
+}
+
+/// A pool controller with its API on `api` and beacons on `udp`, its log in DIR/controller.log.
+fn controller_at(dir: &Path, api: SocketAddr, udp: SocketAddr) -> Running {
     write(&dir.join("cluster.key"), "1 000102030405060708090a0b0c0d0e0f1011121314151617\n");
     write(&dir.join("token"), "the-right-token-0123456789abcdef\n");
-    let api = free_tcp();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("controller.log"))
+        .unwrap();
     let child = Running(
         hearth()
             .args(["controller", "--pool", "--key-file"])
             .arg(dir.join("cluster.key"))
-            .args(["--listen", &free_udp().to_string(), "--api", &api.to_string(), "--data-dir"])
+            .args(["--listen", &udp.to_string(), "--api", &api.to_string(), "--data-dir"])
             .arg(dir.join("ctl"))
             .arg("--token-file")
             .arg(dir.join("token"))
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(log)
             .spawn()
             .unwrap(),
     );
     // Up when its API answers.
     for _ in 0..100 {
         if std::net::TcpStream::connect(api).is_ok() {
-            return (child, api);
+            return child;
         }
         sleep(100);
     }
-    panic!("the pool controller did not start");
+    panic!(
+        "the pool controller did not start: {}",
+        std::fs::read_to_string(dir.join("controller.log")).unwrap_or_default()
+    );
 }
 
 fn agent(dir: &Path, api: SocketAddr, token_file: &Path) -> Running {
@@ -322,23 +335,7 @@ fn interrupting_hearth_run_cancels_its_pool_task_and_the_node_stops_it() {
             .unwrap();
         serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap_or_default()
     };
-    // The node joins and offers its surplus first.
-    let mut offered = false;
-    for _ in 0..600 {
-        let out = hearth()
-            .args(["members", "--json", "--api", &api.to_string(), "--token-file"])
-            .arg(dir.join("token"))
-            .output()
-            .unwrap();
-        let members: Vec<serde_json::Value> =
-            serde_json::from_slice(&out.stdout).unwrap_or_default();
-        if members.iter().any(|m| m["surplus"]["cpu"].as_f64().is_some_and(|c| c >= 0.5)) {
-            offered = true;
-            break;
-        }
-        sleep(100);
-    }
-    assert!(offered, "the node never offered its surplus");
+    wait_for_offer(&dir, api, 0.5);
     let run = Running(
         hearth()
             .args([
@@ -386,4 +383,86 @@ fn interrupting_hearth_run_cancels_its_pool_task_and_the_node_stops_it() {
     }
     drop(agent);
     assert!(stopped, "the node still runs the cancelled task");
+}
+
+/// Waits until a member offers at least `cpu` cores.
+fn wait_for_offer(dir: &Path, api: SocketAddr, cpu: f64) {
+    for _ in 0..600 {
+        let out = hearth()
+            .args(["members", "--json", "--api", &api.to_string(), "--token-file"])
+            .arg(dir.join("token"))
+            .output()
+            .unwrap();
+        let members: Vec<serde_json::Value> =
+            serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if members.iter().any(|m| m["surplus"]["cpu"].as_f64().is_some_and(|c| c >= cpu)) {
+            return;
+        }
+        sleep(100);
+    }
+    panic!("no member offered {cpu} cores");
+}
+
+#[test]
+fn a_controller_killed_mid_task_comes_back_with_its_members_tasks_and_ledger() {
+    if !is_root() {
+        eprintln!("skipping: pool agents run tasks as nobody and need root");
+        return;
+    }
+    let dir = scratch("restart");
+    let (api, udp) = (free_tcp(), free_udp());
+    let controller = controller_at(&dir, api, udp);
+    let agent = agent(&dir, api, &dir.join("token"));
+    wait_for_offer(&dir, api, 0.5);
+    let run = Running(
+        hearth()
+            .args([
+                "run",
+                "--on",
+                "pool",
+                "--cpu",
+                "0.5",
+                "--api",
+                &api.to_string(),
+                "--token-file",
+            ])
+            .arg(dir.join("token"))
+            .args(["--", "sh", "-c", "sleep 4; echo survived"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    sleep(2000);
+    // SIGKILL: no chance to flush anything but what was already fsynced.
+    drop(controller);
+    sleep(1000);
+    let _controller = controller_at(&dir, api, udp);
+    let mut run = run;
+    let mut finished = None;
+    for _ in 0..300 {
+        if let Ok(Some(status)) = run.0.try_wait() {
+            finished = Some(status);
+            break;
+        }
+        sleep(100);
+    }
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    let _ = run.0.stdout.take().map(|mut o| o.read_to_string(&mut stdout));
+    let _ = run.0.stderr.take().map(|mut e| e.read_to_string(&mut stderr));
+    let status = finished.unwrap_or_else(|| panic!("hearth run did not finish: {stderr}"));
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout, "survived\n", "{stderr}");
+    assert!(stderr.contains("(attempt 1)"), "the task ran once, across the restart: {stderr}");
+    drop(agent);
+    let out = hearth()
+        .args(["ledger", "verify"])
+        .arg(dir.join("ctl/ledger.jsonl"))
+        .arg("--controller-key")
+        .arg(dir.join("ctl/ledger.pub"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("1 task (1 finished)"), "{}", text(&out.stdout));
 }

@@ -21,7 +21,7 @@ use crate::ledger::{Draft, Kind};
 use crate::proto::{Assignment, AttemptRef, Placement};
 use crate::reserve::Resources;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// A task's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +248,27 @@ impl Pool {
             .fold(Resources::ZERO, |sum, t| sum.add(&t.request))
     }
 
+    /// Every active member's room (its last surplus minus what is placed on it), in one pass
+    /// over the tasks.
+    pub fn rooms(&self) -> BTreeMap<String, Resources> {
+        let mut placed: BTreeMap<&str, Resources> = BTreeMap::new();
+        for task in self.tasks.values() {
+            if let (TaskState::Assigned | TaskState::Running, Some(node)) = (task.state, &task.node)
+            {
+                let sum = placed.entry(node.as_str()).or_insert(Resources::ZERO);
+                *sum = sum.add(&task.request);
+            }
+        }
+        self.members
+            .values()
+            .filter(|m| m.active)
+            .map(|m| {
+                let used = placed.get(m.id.as_str()).copied().unwrap_or(Resources::ZERO);
+                (m.id.clone(), m.surplus.saturating_sub(&used))
+            })
+            .collect()
+    }
+
     /// What `node` could still take: its last surplus minus what is placed on it.
     pub fn room(&self, node: &str) -> Resources {
         match self.members.get(node) {
@@ -367,11 +388,15 @@ impl Pool {
         member.surplus = surplus;
         member.local_use = local_use;
         member.last_seen_ms = now_ms;
-        let assign = self
-            .tasks()
-            .into_iter()
+        let mut mine: Vec<&Task> = self
+            .tasks
+            .values()
             .filter(|t| t.state == TaskState::Assigned && t.node.as_deref() == Some(id))
             .filter(|t| !running.iter().any(|r| r.task == t.id && r.attempt == t.attempt))
+            .collect();
+        mine.sort_by(|a, b| numeric_order(&a.id, &b.id));
+        let assign = mine
+            .into_iter()
             .map(|t| Assignment {
                 attempt: AttemptRef { task: t.id.clone(), attempt: t.attempt },
                 argv: t.argv.clone(),
@@ -413,7 +438,8 @@ impl Pool {
             )));
         }
         let ranked = self.ranked();
-        let fits_now = ranked.iter().any(|m| self.room(&m.id).fits(&request));
+        let rooms = self.rooms();
+        let fits_now = rooms.values().any(|room| room.fits(&request));
         let fits_ever = ranked.iter().any(|m| m.ceiling().fits(&request));
         let best = |f: &dyn Fn(&Member) -> Resources| {
             ranked
@@ -432,8 +458,6 @@ impl Pool {
             return Ok(Err(refuse(false, "offer any member could make", best(&|m| m.ceiling()))));
         }
         if on == Placement::Auto && !fits_now {
-            let rooms: Vec<(String, Resources)> =
-                ranked.iter().map(|m| (m.id.clone(), self.room(&m.id))).collect();
             let offer = rooms
                 .into_iter()
                 .max_by(|a, b| a.1.cpu.total_cmp(&b.1.cpu).then(a.1.mem_mib.cmp(&b.1.mem_mib)));
@@ -476,30 +500,50 @@ impl Pool {
     ) -> Vec<(String, String)> {
         let mut placed = Vec::new();
         let mut waiting = VecDeque::new();
+        if self.queue.is_empty() {
+            return placed;
+        }
+        // Each member's room, once, in rank order; updated as tasks are placed (one pass over
+        // the tasks, not one per candidate). `full` skips the members at the head of the rank
+        // that have nothing left, so a long backlog does not rescan them for every task.
+        let all_rooms = self.rooms();
+        let mut rooms: Vec<(String, Resources)> = self
+            .ranked()
+            .iter()
+            .map(|m| (m.id.clone(), all_rooms.get(&m.id).copied().unwrap_or(Resources::ZERO)))
+            .collect();
+        let index: HashMap<String, usize> =
+            rooms.iter().enumerate().map(|(i, (id, _))| (id.clone(), i)).collect();
+        let exhausted = |room: &Resources| room.cpu <= 1e-9 || room.mem_mib == 0;
+        let mut full = 0;
         while let Some(id) = self.queue.pop_front() {
             let Some(task) = self.tasks.get(&id) else { continue };
             if task.state != TaskState::Queued {
                 continue;
             }
             let request = task.request;
-            let avoid = task.avoid.clone();
-            let usable = |pool: &Pool, node: &str| {
-                !avoid.iter().any(|a| a == node) && pool.room(node).fits(&request)
-            };
-            let mut chosen = pick(&request).filter(|n| usable(self, n));
-            if chosen.is_none() {
-                chosen = self.ranked().iter().map(|m| m.id.clone()).find(|n| usable(self, n));
+            let avoided = |node: &str| task.avoid.iter().any(|a| a == node);
+            while full < rooms.len() && exhausted(&rooms[full].1) {
+                full += 1;
             }
-            if chosen.is_none() && !avoid.is_empty() {
+            let candidates = &rooms[full..];
+            let chosen = pick(&request)
+                .and_then(|n| index.get(&n).copied())
+                .filter(|&i| rooms[i].1.fits(&request) && !avoided(&rooms[i].0))
+                .or_else(|| {
+                    candidates
+                        .iter()
+                        .position(|(n, room)| room.fits(&request) && !avoided(n))
+                        .map(|i| i + full)
+                })
                 // Only the node that evicted it has room: better there than nowhere.
-                chosen = self
-                    .ranked()
-                    .iter()
-                    .map(|m| m.id.clone())
-                    .find(|n| self.room(n).fits(&request));
-            }
+                .or_else(|| {
+                    candidates.iter().position(|(_, room)| room.fits(&request)).map(|i| i + full)
+                });
             match chosen {
-                Some(node) => {
+                Some(i) => {
+                    let node = rooms[i].0.clone();
+                    rooms[i].1 = rooms[i].1.saturating_sub(&request);
                     let task = self.tasks.get_mut(&id).expect("present");
                     task.attempt += 1;
                     task.state = TaskState::Assigned;
