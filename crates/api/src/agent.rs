@@ -47,6 +47,17 @@ const AGENT_METRICS: &[(&str, &str, &str, bool)] = &[
     ("/send_errors", "hearth_agent_send_errors", "Datagrams the socket refused", true),
     ("/control_accepted", "hearth_agent_control_accepted", "Controller messages accepted", true),
     ("/control_rejected", "hearth_agent_control_rejected", "Controller messages refused", true),
+    // Pool mode (absent otherwise): what the machine gives away and why.
+    ("/pool/local_use/cpu", "hearth_agent_pool_local_use_cores", "Owner's cores in use", false),
+    (
+        "/pool/predicted_local_use/cpu",
+        "hearth_agent_pool_predicted_local_use_cores",
+        "Owner's predicted cores (EWMA with margin)",
+        false,
+    ),
+    ("/pool/surplus/cpu", "hearth_agent_pool_surplus_cores", "Cores offered to the pool", false),
+    ("/pool/free/cpu", "hearth_agent_pool_free_cores", "Offered cores no task holds", false),
+    ("/pool/evictions", "hearth_agent_pool_evictions", "Pool tasks evicted for the owner", true),
 ];
 
 async fn agent_metrics(State(status): State<StatusFn>) -> axum::response::Response {

@@ -118,6 +118,7 @@ pub fn run(args: AgentArgs) -> Result<()> {
     let mut options = Options::default();
     let mut pool_agent = None;
     let mut pool_load = None;
+    let mut pool_status = None;
     if args.pool {
         let token_file = args.token_file.clone().context("--pool needs --token-file")?;
         let token = crate::loop_cmd::read_tokens(&token_file)?
@@ -149,6 +150,7 @@ pub fn run(args: AgentArgs) -> Result<()> {
             load: Some(shared.clone()),
         };
         pool_load = Some(shared);
+        pool_status = Some(pool.status());
         pool_agent = Some(pool);
     }
     let agent = Agent::new(&config, key, options).map_err(|e| anyhow!("{e}"))?;
@@ -173,8 +175,18 @@ pub fn run(args: AgentArgs) -> Result<()> {
         let loop_stop = stop.clone();
         let mut beacon_loop = tokio::task::spawn_blocking(move || agent.run(&loop_stop));
         let status_fn: api::agent::StatusFn = Arc::new(move || {
-            serde_json::to_value(status.snapshot())
-                .unwrap_or_else(|e| serde_json::json!({ "error": format!("status: {e}") }))
+            let mut value = serde_json::to_value(status.snapshot())
+                .unwrap_or_else(|e| serde_json::json!({ "error": format!("status: {e}") }));
+            // Pool mode: what the machine gives away now and why.
+            if let (Some(pool), Some(object)) = (&pool_status, value.as_object_mut()) {
+                let pool = pool.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                object.insert(
+                    "pool".into(),
+                    serde_json::to_value(pool)
+                        .unwrap_or_else(|e| serde_json::json!({ "error": format!("pool: {e}") })),
+                );
+            }
+            value
         });
         let server = axum::serve(listener, api::agent::agent_app(status_fn))
             .with_graceful_shutdown(async move {

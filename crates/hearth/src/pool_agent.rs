@@ -45,6 +45,43 @@ pub const ORPHAN_AFTER: Duration = Duration::from_secs(20);
 /// The pool loop's period.
 const TICK: Duration = Duration::from_millis(500);
 
+/// The pool side's state for the agent's status endpoint (`pool` in `GET /v1/agent/status`):
+/// what the machine gives away now and why.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PoolStatus {
+    /// The machine ID, once joined.
+    pub machine_id: Option<String>,
+    /// The machine's capacity.
+    pub capacity: Resources,
+    /// The owner's reserve.
+    pub reserve: Resources,
+    /// The owner's local use at the last sample.
+    pub local_use: Resources,
+    /// The prediction of the owner's use (EWMA with margin).
+    pub predicted_local_use: Resources,
+    /// capacity − max(reserve, prediction).
+    pub surplus: Resources,
+    /// The surplus not taken by running tasks: what the beacons advertise.
+    pub free: Resources,
+    /// The benchmark score.
+    pub score: f64,
+    /// `cgroup2`, `cgroup1` or `rlimits`.
+    pub isolation: String,
+    /// The user tasks run as.
+    pub user: String,
+    /// The attempts running here.
+    pub running: Vec<AttemptRef>,
+    /// Tasks evicted so far because the owner reclaimed the reserve.
+    pub evictions: u64,
+    /// Seconds since the controller last answered.
+    pub since_contact_s: f64,
+    /// The last error, until a tick succeeds.
+    pub error: Option<String>,
+}
+
+/// A [`PoolStatus`] the pool loop writes and the status endpoint reads.
+pub type PoolStatusHandle = Arc<std::sync::Mutex<PoolStatus>>;
+
 /// What the pool side of the agent needs.
 #[derive(Debug, Clone)]
 pub struct PoolAgentArgs {
@@ -67,6 +104,7 @@ pub struct PoolAgentArgs {
 /// The pool side, set up: its first errors (a reserve larger than the machine, no usable task
 /// user) come out of [`PoolAgent::new`], before anything runs.
 pub struct PoolAgent {
+    status: PoolStatusHandle,
     args: PoolAgentArgs,
     key: SigningKey,
     capacity: Resources,
@@ -185,7 +223,38 @@ impl PoolAgent {
             bench.rounds.len(),
             executor.isolation()
         );
-        Ok(PoolAgent { args, key, capacity, executor, score: bench.score, http })
+        let (user, _, _) = executor.user();
+        let status = Arc::new(std::sync::Mutex::new(PoolStatus {
+            capacity,
+            reserve: args.reserve,
+            score: bench.score,
+            isolation: executor.isolation().to_string(),
+            user,
+            ..PoolStatus::default()
+        }));
+        Ok(PoolAgent { status, args, key, capacity, executor, score: bench.score, http })
+    }
+
+    /// The handle the status endpoint reads.
+    pub fn status(&self) -> PoolStatusHandle {
+        self.status.clone()
+    }
+
+    fn publish(&self, state: &LoopState, error: Option<String>) {
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        status.machine_id.clone_from(&state.machine);
+        status.local_use = state.local;
+        status.predicted_local_use = state.predicted;
+        status.surplus = state.surplus;
+        status.free = state.surplus.saturating_sub(&state.placed());
+        status.running = state
+            .running
+            .iter()
+            .map(|r| AttemptRef { task: r.task.id().to_string(), attempt: r.task.attempt() })
+            .collect();
+        status.evictions = state.evictions;
+        status.since_contact_s = state.last_contact.elapsed().as_secs_f64();
+        status.error = error;
     }
 
     /// The capacity the beacons report.
@@ -270,11 +339,15 @@ impl PoolAgent {
             predictor: Predictor::new(PredictorParams::default()),
             last_tick: crate::clock::now(),
             local: Resources::ZERO,
+            predicted: Resources::ZERO,
             surplus: Resources::ZERO,
+            evictions: 0,
             warned: None,
         };
         while !stop.load(Ordering::SeqCst) {
-            match self.tick(&mut state, shared) {
+            let ticked = self.tick(&mut state, shared);
+            self.publish(&state, ticked.as_ref().err().map(|e| format!("{e:#}")));
+            match ticked {
                 Ok(()) => state.warned = None,
                 Err(e) if e.downcast_ref::<Fatal>().is_some() => {
                     for mut running in state.running.drain(..) {
@@ -327,12 +400,14 @@ impl PoolAgent {
             Ok(local) => state.local = local,
             Err(e) => eprintln!("hearth agent: pool: local use: {e} (keeping the last value)"),
         }
-        let predicted = state.predictor.observe(&state.local);
-        state.surplus = pool::reserve::surplus(&self.capacity, &self.args.reserve, &predicted);
+        state.predicted = state.predictor.observe(&state.local);
+        state.surplus =
+            pool::reserve::surplus(&self.capacity, &self.args.reserve, &state.predicted);
 
         // 2. Enforce the reserve: evict the newest tasks until the rest fit.
         while !state.surplus.fits(&state.placed()) {
             let Some(mut evicted) = state.running.pop() else { break };
+            state.evictions += 1;
             evicted.task.kill();
             let attempt = evicted.task.attempt();
             let id = evicted.task.id().to_string();
@@ -661,7 +736,9 @@ struct LoopState {
     predictor: Predictor,
     last_tick: Instant,
     local: Resources,
+    predicted: Resources,
     surplus: Resources,
+    evictions: u64,
     warned: Option<String>,
 }
 

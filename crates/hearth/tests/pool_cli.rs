@@ -113,11 +113,20 @@ fn controller_at(dir: &Path, api: SocketAddr, udp: SocketAddr) -> Running {
 }
 
 fn agent(dir: &Path, api: SocketAddr, token_file: &Path) -> Running {
-    // Its own status port: the tests run in parallel.
+    agent_with_status(dir, api, token_file, "127.0.0.1:0".parse().unwrap())
+}
+
+/// A pool agent serving its status on `status` (port 0: any; the tests run in parallel).
+fn agent_with_status(
+    dir: &Path,
+    api: SocketAddr,
+    token_file: &Path,
+    status: SocketAddr,
+) -> Running {
     write(
         &dir.join("agent.toml"),
         &format!(
-            "node_id = 1\nsend_to = [\"{}\"]\nkey_file = {:?}\nstatus_listen = \"127.0.0.1:0\"\n",
+            "node_id = 1\nsend_to = [\"{}\"]\nkey_file = {:?}\nstatus_listen = \"{status}\"\n",
             free_udp(),
             dir.join("cluster.key")
         ),
@@ -326,7 +335,8 @@ fn interrupting_hearth_run_cancels_its_pool_task_and_the_node_stops_it() {
     }
     let dir = scratch("interrupt");
     let (_controller, api) = controller(&dir);
-    let agent = agent(&dir, api, &dir.join("token"));
+    let status_addr = free_tcp();
+    let agent = agent_with_status(&dir, api, &dir.join("token"), status_addr);
     let tasks = || {
         let out = hearth()
             .args(["tasks", "--json", "--api", &api.to_string(), "--token-file"])
@@ -364,6 +374,18 @@ fn interrupting_hearth_run_cancels_its_pool_task_and_the_node_stops_it() {
         sleep(100);
     }
     assert!(running, "the task never ran: {:?}", tasks());
+    // The agent's status says what the machine gives away and what runs on it.
+    let status: serde_json::Value =
+        serde_json::from_str(&http_get(status_addr, "/v1/agent/status"))
+            .expect("the agent's status is JSON");
+    let pool = &status["pool"];
+    assert_eq!(pool["machine_id"], "m1", "{status}");
+    assert_eq!(pool["running"][0]["task"], "t1", "{status}");
+    let (surplus, free) =
+        (pool["surplus"]["cpu"].as_f64().unwrap(), pool["free"]["cpu"].as_f64().unwrap());
+    assert!((surplus - free - 0.5).abs() < 1e-9, "the task holds 0.5 of the surplus: {status}");
+    let metrics = http_get(status_addr, "/metrics");
+    assert!(metrics.contains("hearth_agent_pool_free_cores"), "{metrics}");
     let pid = run.0.id().to_string();
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
     let (status, stderr) = run.exit_within(20).expect("hearth run exits on SIGINT");
@@ -465,4 +487,13 @@ fn a_controller_killed_mid_task_comes_back_with_its_members_tasks_and_ledger() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("1 task (1 finished)"), "{}", text(&out.stdout));
+}
+
+/// The body of a plain HTTP GET.
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
 }
