@@ -343,6 +343,7 @@ impl PoolAgent {
             surplus: Resources::ZERO,
             evictions: 0,
             warned: None,
+            sample_warned: None,
         };
         while !stop.load(Ordering::SeqCst) {
             let ticked = self.tick(&mut state, shared);
@@ -397,8 +398,17 @@ impl PoolAgent {
             task_rss += usage.rss_mib;
         }
         match state.sampler.sample(task_cores, task_rss) {
-            Ok(local) => state.local = local,
-            Err(e) => eprintln!("hearth agent: pool: local use: {e} (keeping the last value)"),
+            Ok(local) => {
+                state.local = local;
+                state.sample_warned = None;
+            }
+            Err(e) => {
+                // Said once until it changes or clears, not twice a second.
+                if state.sample_warned.as_deref() != Some(e.as_str()) {
+                    eprintln!("hearth agent: pool: local use: {e} (keeping the last value)");
+                    state.sample_warned = Some(e);
+                }
+            }
         }
         state.predicted = state.predictor.observe(&state.local);
         state.surplus =
@@ -740,6 +750,7 @@ struct LoopState {
     surplus: Resources,
     evictions: u64,
     warned: Option<String>,
+    sample_warned: Option<String>,
 }
 
 impl LoopState {
