@@ -1,6 +1,11 @@
 //! The pool's routes (`hearth controller --pool`; docs/pool.md "Protocol"). Every route is
 //! under `/api/v1/pool/` and needs the bearer token.
 //!
+//! Every route is in one table, `ROUTES` ([`pool_routes`]): the router is built from it and
+//! the OpenAPI test compares it with `pool_openapi.json` ([`OPENAPI`], served at
+//! `GET /api/v1/pool/openapi.json`), so a route cannot be served undocumented or documented
+//! unserved.
+//!
 //! Agents' routes answer with `x-hearth-mac`, the HMAC under the presented token of the
 //! request's nonce and the body ([`pool::proto::mac`]), so an agent takes assignments only from
 //! a controller that holds the token:
@@ -9,7 +14,8 @@
 //!   410 for a machine that is no longer a member: it joins again)
 //! - `POST /api/v1/pool/report` ([`pool::proto::ReportRequest`] →
 //!   [`pool::proto::ReportResponse`], 409 when refused)
-//! - `POST /api/v1/pool/output` ([`pool::proto::OutputRequest`])
+//! - `POST /api/v1/pool/output` ([`pool::proto::OutputRequest`]; no nonce: the MAC is over the
+//!   empty nonce)
 //!
 //! Users' routes (`hearth run`, `hearth tasks`, `hearth cancel`):
 //! - `GET /api/v1/pool/members`, `GET /api/v1/pool/ledger`
@@ -18,15 +24,17 @@
 //! - `GET /api/v1/pool/tasks/{id}`, `POST /api/v1/pool/tasks/{id}/cancel`
 //! - `GET /api/v1/pool/tasks/{id}/output?stdout_from=N&stderr_from=M` →
 //!   [`pool::proto::OutputView`]
+//! - `GET /api/v1/pool/openapi.json`: the OpenAPI 3.0 document of these routes
 
 use crate::auth::{require_token, Auth};
 use crate::ErrorBody;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use controller::beacons::BeaconState;
 use controller::clock::unix_ms as now_ms;
@@ -55,22 +63,58 @@ impl PoolApi {
     }
 }
 
+/// The hand-written OpenAPI 3.0 document of the pool's routes, served at
+/// `/api/v1/pool/openapi.json`.
+pub const OPENAPI: &str = include_str!("pool_openapi.json");
+
+type Ctx = Arc<PoolApi>;
+
+/// One pool route: its method, its path (axum's and OpenAPI's `{param}` syntax) and the
+/// handler, given the method filter taken from `method` so the two cannot disagree.
+struct PoolRoute {
+    method: Method,
+    path: &'static str,
+    endpoint: fn(MethodFilter) -> MethodRouter<Ctx>,
+}
+
+macro_rules! pool_route {
+    ($method:ident $path:literal => $handler:path) => {
+        PoolRoute { method: Method::$method, path: $path, endpoint: |filter| on(filter, $handler) }
+    };
+}
+
+/// Every pool route. The router serves exactly these; `pool_openapi.json` documents exactly
+/// these (tested).
+static ROUTES: &[PoolRoute] = &[
+    pool_route!(POST "/api/v1/pool/join" => join),
+    pool_route!(POST "/api/v1/pool/poll" => poll),
+    pool_route!(POST "/api/v1/pool/report" => report),
+    pool_route!(POST "/api/v1/pool/output" => output),
+    pool_route!(GET "/api/v1/pool/members" => members),
+    pool_route!(GET "/api/v1/pool/ledger" => ledger),
+    pool_route!(GET "/api/v1/pool/tasks" => tasks),
+    pool_route!(POST "/api/v1/pool/tasks" => submit),
+    pool_route!(GET "/api/v1/pool/tasks/{id}" => task),
+    pool_route!(POST "/api/v1/pool/tasks/{id}/cancel" => cancel),
+    pool_route!(GET "/api/v1/pool/tasks/{id}/output" => task_output),
+    pool_route!(GET "/api/v1/pool/openapi.json" => openapi),
+];
+
+/// Every `(method, path)` of the pool's routes, in the route table's order.
+pub fn pool_routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+    ROUTES.iter().map(|route| (route.method.as_str(), route.path))
+}
+
 /// The pool controller's router: the pool routes, the beacon routes (with `beacons`) and
 /// `/healthz`, behind the bearer token.
 pub fn pool_app(api: Arc<PoolApi>, beacons: Option<Arc<BeaconState>>, auth: Auth) -> Router {
-    let mut router = Router::new()
-        .route("/api/v1/pool/join", post(join))
-        .route("/api/v1/pool/poll", post(poll))
-        .route("/api/v1/pool/report", post(report))
-        .route("/api/v1/pool/output", post(output))
-        .route("/api/v1/pool/members", get(members))
-        .route("/api/v1/pool/ledger", get(ledger))
-        .route("/api/v1/pool/tasks", get(tasks).post(submit))
-        .route("/api/v1/pool/tasks/{id}", get(task))
-        .route("/api/v1/pool/tasks/{id}/cancel", post(cancel))
-        .route("/api/v1/pool/tasks/{id}/output", get(task_output))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(api);
+    let mut router = Router::new();
+    for route in ROUTES {
+        let filter = MethodFilter::try_from(route.method.clone())
+            .unwrap_or_else(|_| panic!("ROUTES: {} is not a routable method", route.method));
+        router = router.route(route.path, (route.endpoint)(filter));
+    }
+    let mut router = router.route("/healthz", get(|| async { "ok" })).with_state(api);
     if let Some(beacons) = beacons {
         router = router.merge(crate::app(beacons));
     }
@@ -268,4 +312,8 @@ async fn task_output(
         Ok((view, _dropped)) => json_of(StatusCode::OK, &view),
         Err(e) => refuse(status_of(&e), e.to_string()),
     })
+}
+
+async fn openapi() -> Response {
+    ([(CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }

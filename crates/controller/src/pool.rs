@@ -315,15 +315,18 @@ impl PoolService {
 
     /// A node joins.
     pub fn join(&mut self, req: &JoinRequest, now: u64) -> Result<JoinResponse, ServiceError> {
-        pool::ledger::keys::parse_verifying_key(&req.public_key)
+        let key = pool::ledger::keys::parse_verifying_key(&req.public_key)
             .map_err(|e| ServiceError::Invalid(format!("public_key: {e}")))?;
-        if req.public_key == pool::ledger::keys::verifying_key_hex(&self.key.verifying_key()) {
+        // One spelling per key (lowercase hex): the member is found by it, and reports are
+        // compared with it.
+        let public_key = pool::ledger::keys::verifying_key_hex(&key);
+        if public_key == pool::ledger::keys::verifying_key_hex(&self.key.verifying_key()) {
             return Err(ServiceError::Invalid(
                 "public_key: that is the controller's own key".into(),
             ));
         }
         let (id, drafts) = self.pool.join(
-            &req.public_key,
+            &public_key,
             req.beacon_node,
             req.score,
             req.capacity,
@@ -620,18 +623,22 @@ mod tests {
         PoolService::open(dir, store, pool::ledger::keys::signing_key_from_seed([1; 32]))
     }
 
-    fn join(service: &mut PoolService, node: &SigningKey) -> String {
-        let request = JoinRequest {
+    /// A join of `node` as beacon node `beacon`: 4 cores, 1 reserved.
+    fn join_request(node: &SigningKey, beacon: u32) -> JoinRequest {
+        JoinRequest {
             public_key: pool::ledger::keys::verifying_key_hex(&node.verifying_key()),
-            beacon_node: 1,
+            beacon_node: beacon,
             score: 1000.0,
             capacity: res(4.0, 4096),
             reserve: res(1.0, 1024),
             isolation: "rlimits".into(),
             user: "nobody".into(),
             nonce: "n".into(),
-        };
-        service.join(&request, 10).unwrap().machine_id
+        }
+    }
+
+    fn join(service: &mut PoolService, node: &SigningKey) -> String {
+        service.join(&join_request(node, 1), 10).unwrap().machine_id
     }
 
     /// A report of `kind` about `task` signed by `node` for the service's head now.
@@ -707,16 +714,7 @@ mod tests {
         // Signed for a head that has moved on (another node joined): sign again, not stale.
         let early = report(&service, &node, &machine, Kind::TaskStart, Some(&task), 1);
         let other = pool::ledger::keys::signing_key_from_seed([4; 32]);
-        let request = JoinRequest {
-            public_key: pool::ledger::keys::verifying_key_hex(&other.verifying_key()),
-            beacon_node: 2,
-            score: 10.0,
-            capacity: res(4.0, 4096),
-            reserve: res(1.0, 1024),
-            isolation: "rlimits".into(),
-            user: "nobody".into(),
-            nonce: "n".into(),
-        };
+        let request = join_request(&other, 2);
         service.join(&request, 13).unwrap();
         let entries = service.ledger().entries().len();
         let moved_on = service.report(&early, 14);
@@ -738,6 +736,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(report.entries, 3, "{text}");
+    }
+
+    #[test]
+    fn a_key_sent_in_upper_case_is_the_same_member_and_its_reports_are_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut service, _) = open(dir.path()).unwrap();
+        let node = pool::ledger::keys::signing_key_from_seed([2; 32]);
+        let machine = join(&mut service, &node);
+        let mut request = join_request(&node, 1);
+        request.public_key = request.public_key.to_uppercase();
+        assert_eq!(service.join(&request, 11).unwrap().machine_id, machine);
+        let leave = report(&service, &node, &machine, Kind::Leave, None, 0);
+        assert!(service.report(&leave, 12).appended);
+        request.public_key = "not hex".into();
+        let err = service.join(&request, 13).unwrap_err().to_string();
+        assert!(err.starts_with("public_key:"), "{err}");
     }
 
     #[test]

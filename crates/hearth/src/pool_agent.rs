@@ -530,10 +530,11 @@ impl PoolAgent {
             Answer::Unauthenticated(why) => {
                 bail!("refusing the controller's answer (its tasks do not run here): {why}")
             }
-            Answer::Ok(410, body) => {
+            // 410: lost or left; 404: unknown (the controller's data was reset). Join again.
+            Answer::Ok(status @ (404 | 410), body) => {
                 eprintln!(
-                    "hearth agent: pool: no longer a member ({}); stopping {} task(s) and \
-                     joining again",
+                    "hearth agent: pool: no longer a member ({status}: {}); stopping {} task(s) \
+                     and joining again",
                     String::from_utf8_lossy(&body).trim(),
                     state.running.len()
                 );

@@ -497,3 +497,29 @@ fn http_get(addr: SocketAddr, path: &str) -> String {
     stream.read_to_string(&mut response).unwrap();
     response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
 }
+
+#[test]
+fn agents_join_again_a_controller_whose_data_was_reset() {
+    if !is_root() {
+        eprintln!("skipping: pool agents run tasks as nobody and need root");
+        return;
+    }
+    let dir = scratch("reset");
+    let (api, udp) = (free_tcp(), free_udp());
+    let controller = controller_at(&dir, api, udp);
+    let _agent = agent(&dir, api, &dir.join("token"));
+    wait_for_offer(&dir, api, 0.5);
+    drop(controller);
+    std::fs::remove_dir_all(dir.join("ctl")).unwrap();
+    let _controller = controller_at(&dir, api, udp);
+    // The new controller does not know the machine (404 to its polls): it joins again.
+    wait_for_offer(&dir, api, 0.5);
+    let out = hearth()
+        .args(["run", "--on", "pool", "--cpu", "0.5", "--api", &api.to_string(), "--token-file"])
+        .arg(dir.join("token"))
+        .args(["--", "sh", "-c", "echo again"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "again\n", "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("on m1 (attempt 1)"), "{}", text(&out.stderr));
+}

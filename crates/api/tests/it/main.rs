@@ -427,3 +427,4 @@ async fn metrics_dashboard_and_health_are_open() {
 }
 
 mod openapi;
+mod pool_openapi;

@@ -13,7 +13,7 @@ fn document() -> Value {
 }
 
 /// Every `(METHOD, path)` the document describes, with its operation.
-fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+pub(crate) fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
     let paths = doc["paths"].as_object().expect("`paths` is an object");
     let mut out = Vec::new();
     for (path, item) in paths {
@@ -69,13 +69,17 @@ fn api_routes_need_the_bearer_token_and_the_open_routes_say_so() {
 
 #[test]
 fn path_parameters_are_declared_and_refs_resolve() {
-    let doc = document();
-    for (method, path, operation) in operations(&doc) {
+    check_parameters_and_refs(&document());
+}
+
+/// Every path parameter is declared (directly or by `$ref`) and every `$ref` resolves.
+pub(crate) fn check_parameters_and_refs(doc: &Value) {
+    for (method, path, operation) in operations(doc) {
         let parameters = operation["parameters"].as_array().map(Vec::as_slice).unwrap_or_default();
         let declared: BTreeSet<&str> = parameters
             .iter()
             .map(|p| match p["$ref"].as_str() {
-                Some(reference) => resolve(&doc, reference),
+                Some(reference) => resolve(doc, reference),
                 None => p,
             })
             .filter(|p| p["in"] == "path")
@@ -88,16 +92,16 @@ fn path_parameters_are_declared_and_refs_resolve() {
         assert_eq!(declared, in_path, "{method} {path}: path parameters");
     }
     let mut refs = Vec::new();
-    collect_refs(&doc, &mut refs);
+    collect_refs(doc, &mut refs);
     assert!(!refs.is_empty());
     for reference in refs {
-        resolve(&doc, &reference);
+        resolve(doc, &reference);
     }
 }
 
 /// The target of a local `$ref`.
 #[track_caller]
-fn resolve<'a>(doc: &'a Value, reference: &str) -> &'a Value {
+pub(crate) fn resolve<'a>(doc: &'a Value, reference: &str) -> &'a Value {
     let pointer =
         reference.strip_prefix('#').unwrap_or_else(|| panic!("external $ref {reference}"));
     doc.pointer(pointer).unwrap_or_else(|| panic!("unresolved $ref {reference}"))
