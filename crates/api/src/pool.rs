@@ -114,7 +114,10 @@ pub fn pool_app(api: Arc<PoolApi>, beacons: Option<Arc<BeaconState>>, auth: Auth
             .unwrap_or_else(|_| panic!("ROUTES: {} is not a routable method", route.method));
         router = router.route(route.path, (route.endpoint)(filter));
     }
-    let mut router = router.route("/healthz", get(|| async { "ok" })).with_state(api);
+    let mut router = router
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .with_state(api);
     if let Some(beacons) = beacons {
         router = router.merge(crate::app(beacons));
     }
@@ -316,4 +319,84 @@ async fn task_output(
 
 async fn openapi() -> Response {
     ([(CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// `GET /metrics` (open, like the main controller's: aggregates only, no task commands, no
+/// keys): the pool's members and tasks by state, the cores offered and free, retries, moves
+/// and the ledger's length, in the Prometheus text format.
+async fn metrics(State(api): State<Arc<PoolApi>>) -> Response {
+    let text = metrics_text(&api.lock());
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static(controller::metrics::CONTENT_TYPE),
+    );
+    response
+}
+
+/// The pool's metrics, now.
+pub fn metrics_text(service: &PoolService) -> String {
+    use pool::sched::TaskState;
+    use prometheus_client::metrics::counter::ConstCounter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+    let mut registry = prometheus_client::registry::Registry::default();
+    let members = Family::<Vec<(String, String)>, Gauge>::default();
+    let pool = service.pool();
+    let active = pool.members().filter(|m| m.active).count() as i64;
+    let former = pool.members().count() as i64 - active;
+    for (state, count) in [("active", active), ("former", former)] {
+        members.get_or_create(&vec![("state".into(), state.into())]).set(count);
+    }
+    registry.register("hearth_pool_members", "Pool members, by state", members);
+    let tasks = Family::<Vec<(String, String)>, Gauge>::default();
+    let all = pool.tasks();
+    for state in [
+        TaskState::Queued,
+        TaskState::Assigned,
+        TaskState::Running,
+        TaskState::Finished,
+        TaskState::Failed,
+        TaskState::Cancelled,
+    ] {
+        let name = serde_json::to_value(state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let count = all.iter().filter(|t| t.state == state).count() as i64;
+        tasks.get_or_create(&vec![("state".into(), name)]).set(count);
+    }
+    registry.register("hearth_pool_tasks", "Pool tasks, by state", tasks);
+    let offered: f64 = pool.members().filter(|m| m.active).map(|m| m.surplus.cpu).sum();
+    let free: f64 = pool.rooms().values().map(|r| r.cpu).sum();
+    registry.register(
+        "hearth_pool_surplus_cores",
+        "Cores the members offer (capacity minus max(reserve, predicted local use))",
+        ConstGauge::new(offered),
+    );
+    registry.register(
+        "hearth_pool_free_cores",
+        "Offered cores no task holds",
+        ConstGauge::new(free),
+    );
+    let retries: u64 = all.iter().map(|t| u64::from(t.retries_used)).sum();
+    let moves: u64 = all.iter().map(|t| u64::from(t.moves)).sum();
+    registry.register(
+        "hearth_pool_retries",
+        "Task attempts run again after a lost node or a failed start",
+        ConstCounter::new(retries),
+    );
+    registry.register(
+        "hearth_pool_moves",
+        "Task attempts moved off a node whose owner reclaimed the reserve",
+        ConstCounter::new(moves),
+    );
+    registry.register(
+        "hearth_pool_ledger_entries",
+        "Entries in the pool ledger",
+        ConstGauge::new(service.ledger().entries().len() as i64),
+    );
+    let mut text = String::new();
+    let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
+    text
 }

@@ -477,6 +477,15 @@ fn a_controller_killed_mid_task_comes_back_with_its_members_tasks_and_ledger() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_eq!(stdout, "survived\n", "{stderr}");
     assert!(stderr.contains("(attempt 1)"), "the task ran once, across the restart: {stderr}");
+    // The restarted controller's metrics (open, no token) count what it remembers.
+    let metrics = http_get(api, "/metrics");
+    for line in [
+        "hearth_pool_tasks{state=\"finished\"} 1",
+        "hearth_pool_members{state=\"active\"} 1",
+        "hearth_pool_retries_total 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in:\n{metrics}");
+    }
     drop(agent);
     let out = hearth()
         .args(["ledger", "verify"])
