@@ -21,7 +21,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, on, MethodFilter, MethodRouter};
+use axum::routing::get;
 use axum::{Json, Router};
 use controller::beacons::BeaconState;
 use controller::shared::{CommandError, Shared};
@@ -46,23 +46,9 @@ const MAX_LIMIT: usize = 500;
 type Ctx = Arc<Shared>;
 type Reply = Result<Response, ApiError>;
 
-/// One `/api/v1` route: its method, its path (axum's and OpenAPI's `{param}` syntax) and the
-/// handler, given the method filter taken from `method` so the two cannot disagree.
-struct Route {
-    method: Method,
-    path: &'static str,
-    endpoint: fn(MethodFilter) -> MethodRouter<Ctx>,
-}
-
-macro_rules! route {
-    ($method:ident $path:literal => $handler:path) => {
-        Route { method: Method::$method, path: $path, endpoint: |filter| on(filter, $handler) }
-    };
-}
-
 /// Every route under `/api/v1`. The router serves exactly these; `openapi.json` documents
 /// exactly these (tested).
-static ROUTES: &[Route] = &[
+static ROUTES: &[crate::Route<Ctx>] = &[
     route!(GET "/api/v1/status" => status),
     route!(GET "/api/v1/hosts" => hosts),
     route!(GET "/api/v1/hosts/{id}" => host),
@@ -85,7 +71,7 @@ static ROUTES: &[Route] = &[
 
 /// Every `(method, path)` served under `/api/v1`, in the route table's order.
 pub fn api_routes() -> impl Iterator<Item = (&'static str, &'static str)> {
-    ROUTES.iter().map(|route| (route.method.as_str(), route.path))
+    crate::table_routes(ROUTES)
 }
 
 /// The controller's router: `/api/v1/*` (bearer token required), `/metrics`, `/` and
@@ -100,13 +86,7 @@ pub fn controller_app(
     beacons: Option<Arc<BeaconState>>,
     auth: Auth,
 ) -> Router {
-    let mut router = Router::new();
-    for route in ROUTES {
-        let filter = MethodFilter::try_from(route.method.clone())
-            .unwrap_or_else(|_| panic!("ROUTES: {} is not a routable method", route.method));
-        router = router.route(route.path, (route.endpoint)(filter));
-    }
-    let mut router = router
+    let mut router = crate::table_router(ROUTES)
         .route("/", get(dashboard))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))

@@ -24,6 +24,45 @@
 //!
 //! A bad query (unknown mode, a requirement that is not a number) is a 400 naming the parameter.
 
+/// One entry of a route table: its method, its path (axum's and OpenAPI's `{param}` syntax) and
+/// the handler, given the method filter taken from `method` so the two cannot disagree. The
+/// controller's `/api/v1` routes ([`control`]) and the pool's ([`pool`]) are each one table
+/// that builds the router and that a test holds to the OpenAPI document.
+struct Route<S> {
+    method: axum::http::Method,
+    path: &'static str,
+    endpoint: fn(axum::routing::MethodFilter) -> axum::routing::MethodRouter<S>,
+}
+
+/// `route!(GET "/api/v1/…" => handler)`: a [`Route`].
+macro_rules! route {
+    ($method:ident $path:literal => $handler:path) => {
+        $crate::Route {
+            method: ::axum::http::Method::$method,
+            path: $path,
+            endpoint: |filter| ::axum::routing::on(filter, $handler),
+        }
+    };
+}
+
+/// A router serving every route of `table`.
+fn table_router<S: Clone + Send + Sync + 'static>(table: &[Route<S>]) -> Router<S> {
+    let mut router = Router::new();
+    for route in table {
+        let filter = axum::routing::MethodFilter::try_from(route.method.clone())
+            .unwrap_or_else(|_| panic!("route table: {} is not a routable method", route.method));
+        router = router.route(route.path, (route.endpoint)(filter));
+    }
+    router
+}
+
+/// Every `(method, path)` of `table`, in its order.
+fn table_routes<S>(
+    table: &'static [Route<S>],
+) -> impl Iterator<Item = (&'static str, &'static str)> {
+    table.iter().map(|route| (route.method.as_str(), route.path))
+}
+
 pub mod agent;
 pub mod auth;
 pub mod control;

@@ -31,10 +31,10 @@ use crate::ErrorBody;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, on, MethodFilter, MethodRouter};
+use axum::routing::get;
 use axum::{Json, Router};
 use controller::beacons::BeaconState;
 use controller::clock::unix_ms as now_ms;
@@ -69,52 +69,32 @@ pub const OPENAPI: &str = include_str!("pool_openapi.json");
 
 type Ctx = Arc<PoolApi>;
 
-/// One pool route: its method, its path (axum's and OpenAPI's `{param}` syntax) and the
-/// handler, given the method filter taken from `method` so the two cannot disagree.
-struct PoolRoute {
-    method: Method,
-    path: &'static str,
-    endpoint: fn(MethodFilter) -> MethodRouter<Ctx>,
-}
-
-macro_rules! pool_route {
-    ($method:ident $path:literal => $handler:path) => {
-        PoolRoute { method: Method::$method, path: $path, endpoint: |filter| on(filter, $handler) }
-    };
-}
-
 /// Every pool route. The router serves exactly these; `pool_openapi.json` documents exactly
 /// these (tested).
-static ROUTES: &[PoolRoute] = &[
-    pool_route!(POST "/api/v1/pool/join" => join),
-    pool_route!(POST "/api/v1/pool/poll" => poll),
-    pool_route!(POST "/api/v1/pool/report" => report),
-    pool_route!(POST "/api/v1/pool/output" => output),
-    pool_route!(GET "/api/v1/pool/members" => members),
-    pool_route!(GET "/api/v1/pool/ledger" => ledger),
-    pool_route!(GET "/api/v1/pool/tasks" => tasks),
-    pool_route!(POST "/api/v1/pool/tasks" => submit),
-    pool_route!(GET "/api/v1/pool/tasks/{id}" => task),
-    pool_route!(POST "/api/v1/pool/tasks/{id}/cancel" => cancel),
-    pool_route!(GET "/api/v1/pool/tasks/{id}/output" => task_output),
-    pool_route!(GET "/api/v1/pool/openapi.json" => openapi),
+static ROUTES: &[crate::Route<Ctx>] = &[
+    route!(POST "/api/v1/pool/join" => join),
+    route!(POST "/api/v1/pool/poll" => poll),
+    route!(POST "/api/v1/pool/report" => report),
+    route!(POST "/api/v1/pool/output" => output),
+    route!(GET "/api/v1/pool/members" => members),
+    route!(GET "/api/v1/pool/ledger" => ledger),
+    route!(GET "/api/v1/pool/tasks" => tasks),
+    route!(POST "/api/v1/pool/tasks" => submit),
+    route!(GET "/api/v1/pool/tasks/{id}" => task),
+    route!(POST "/api/v1/pool/tasks/{id}/cancel" => cancel),
+    route!(GET "/api/v1/pool/tasks/{id}/output" => task_output),
+    route!(GET "/api/v1/pool/openapi.json" => openapi),
 ];
 
 /// Every `(method, path)` of the pool's routes, in the route table's order.
 pub fn pool_routes() -> impl Iterator<Item = (&'static str, &'static str)> {
-    ROUTES.iter().map(|route| (route.method.as_str(), route.path))
+    crate::table_routes(ROUTES)
 }
 
 /// The pool controller's router: the pool routes, the beacon routes (with `beacons`) and
 /// `/healthz`, behind the bearer token.
 pub fn pool_app(api: Arc<PoolApi>, beacons: Option<Arc<BeaconState>>, auth: Auth) -> Router {
-    let mut router = Router::new();
-    for route in ROUTES {
-        let filter = MethodFilter::try_from(route.method.clone())
-            .unwrap_or_else(|_| panic!("ROUTES: {} is not a routable method", route.method));
-        router = router.route(route.path, (route.endpoint)(filter));
-    }
-    let mut router = router
+    let mut router = crate::table_router(ROUTES)
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .with_state(api);

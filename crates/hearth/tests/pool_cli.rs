@@ -346,25 +346,7 @@ fn interrupting_hearth_run_cancels_its_pool_task_and_the_node_stops_it() {
         serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap_or_default()
     };
     wait_for_offer(&dir, api, 0.5);
-    let run = Running(
-        hearth()
-            .args([
-                "run",
-                "--on",
-                "pool",
-                "--cpu",
-                "0.5",
-                "--api",
-                &api.to_string(),
-                "--token-file",
-            ])
-            .arg(dir.join("token"))
-            .args(["--", "sleep", "60"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let run = spawn_run(&dir, api, &["sleep", "60"]);
     let mut running = false;
     for _ in 0..300 {
         if tasks().first().is_some_and(|t| t["state"] == "running") {
@@ -407,6 +389,30 @@ fn interrupting_hearth_run_cancels_its_pool_task_and_the_node_stops_it() {
     assert!(stopped, "the node still runs the cancelled task");
 }
 
+/// `hearth run --on pool --cpu 0.5 -- ARGV` in the background, its stdout and stderr piped.
+fn spawn_run(dir: &Path, api: SocketAddr, argv: &[&str]) -> Running {
+    Running(
+        hearth()
+            .args([
+                "run",
+                "--on",
+                "pool",
+                "--cpu",
+                "0.5",
+                "--api",
+                &api.to_string(),
+                "--token-file",
+            ])
+            .arg(dir.join("token"))
+            .arg("--")
+            .args(argv)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// Waits until a member offers at least `cpu` cores.
 fn wait_for_offer(dir: &Path, api: SocketAddr, cpu: f64) {
     for _ in 0..600 {
@@ -436,25 +442,7 @@ fn a_controller_killed_mid_task_comes_back_with_its_members_tasks_and_ledger() {
     let controller = controller_at(&dir, api, udp);
     let agent = agent(&dir, api, &dir.join("token"));
     wait_for_offer(&dir, api, 0.5);
-    let run = Running(
-        hearth()
-            .args([
-                "run",
-                "--on",
-                "pool",
-                "--cpu",
-                "0.5",
-                "--api",
-                &api.to_string(),
-                "--token-file",
-            ])
-            .arg(dir.join("token"))
-            .args(["--", "sh", "-c", "sleep 4; echo survived"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let run = spawn_run(&dir, api, &["sh", "-c", "sleep 4; echo survived"]);
     sleep(2000);
     // SIGKILL: no chance to flush anything but what was already fsynced.
     drop(controller);
