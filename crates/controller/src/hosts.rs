@@ -129,10 +129,7 @@ impl HostsFile {
                 id: HostId::new(host.id.clone()),
                 zone,
                 rack: host.rack.clone(),
-                model: serde_json::to_value(host.model)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
+                model: host.model.name().to_string(),
                 curve: host.model.curve(),
                 cpus: host.cpus,
                 memory_mib: host.memory_mib,

@@ -137,10 +137,7 @@ impl Topology {
                         id: HostId::new(host.id.clone()),
                         zone: z,
                         rack: rack.id.clone(),
-                        model: serde_json::to_value(host.model)
-                            .ok()
-                            .and_then(|v| v.as_str().map(String::from))
-                            .unwrap_or_default(),
+                        model: host.model.name().to_string(),
                         curve: host.model.curve(),
                         cpus: host.cpus,
                         memory_mib: host.memory_mib,

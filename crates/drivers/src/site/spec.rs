@@ -82,6 +82,14 @@ pub enum HostModel {
 }
 
 impl HostModel {
+    /// The model's name, as spec and hosts files write it (`"ml110-g5"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            HostModel::Ml110G4 => "ml110-g4",
+            HostModel::Ml110G5 => "ml110-g5",
+        }
+    }
+
     /// The model's power curve.
     pub fn curve(self) -> PowerCurve {
         match self {
@@ -651,5 +659,17 @@ fn in_unit(key: &str, value: f64) -> Result<(), SiteError> {
             key: key.to_string(),
             message: format!("{value}; expected 0 to 1"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_name_is_its_serde_name() {
+        for model in [HostModel::Ml110G4, HostModel::Ml110G5] {
+            assert_eq!(serde_json::to_value(model).unwrap(), model.name());
+        }
     }
 }
