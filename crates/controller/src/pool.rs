@@ -7,9 +7,9 @@
 //!   crash in the middle of a write, never acknowledged) is cut off and said so; a file with
 //!   fewer entries than the store recorded (entries cut off the end, which verification alone
 //!   cannot see) is refused.
-//! - The controller's ledger **signing key** is `DIR/ledger.key` (mode 0600), made on the first
-//!   start; its public key is written beside it as `DIR/ledger.pub`, for `hearth ledger
-//!   verify`.
+//! - The controller's ledger **signing key** is the caller's (`hearth controller --pool` keeps
+//!   it in `DIR/ledger.key`, mode 0600, and its public key beside it as `DIR/ledger.pub`, for
+//!   `hearth ledger verify`).
 //! - The pool's **state** (members, tasks) and the ledger's head and entry count are kept in
 //!   the store (`controller_state` keys `pool` and `pool_ledger`) after every change, so a
 //!   restarted controller knows its members and tasks.
@@ -86,8 +86,8 @@ impl Output {
     }
 }
 
-/// The beacon selector's choice for a request: a beacon node ID, or none.
-pub type Pick<'a> = dyn FnMut(&Resources) -> Option<u32> + 'a;
+/// The beacon selector: its choice of a node for a request (a beacon node ID), or none.
+pub type Selector = Box<dyn Fn(&Resources) -> Option<u32> + Send>;
 
 /// A line of what the service did, for the controller's log.
 pub type Event = String;
@@ -102,47 +102,11 @@ pub struct PoolService {
     key: SigningKey,
     outputs: HashMap<AttemptRef, Output>,
     events: Vec<Event>,
+    selector: Option<Selector>,
 }
 
 fn storage(what: impl std::fmt::Display) -> ServiceError {
     ServiceError::Storage(what.to_string())
-}
-
-/// Reads or makes the controller's signing key `DIR/ledger.key` (32 random bytes from
-/// `/dev/urandom`, mode 0600) and writes its public key to `DIR/ledger.pub`.
-pub fn controller_key(data_dir: &Path) -> Result<SigningKey, ServiceError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = data_dir.join("ledger.key");
-    let key = if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| storage(format!("cannot read {}: {e}", path.display())))?;
-        pool::ledger::keys::parse_signing_key(&text)
-            .map_err(|e| storage(format!("{}: {e}", path.display())))?
-    } else {
-        let mut seed = [0u8; 32];
-        let mut random = File::open("/dev/urandom")
-            .map_err(|e| storage(format!("cannot open /dev/urandom: {e}")))?;
-        std::io::Read::read_exact(&mut random, &mut seed)
-            .map_err(|e| storage(format!("cannot read /dev/urandom: {e}")))?;
-        let key = pool::ledger::keys::signing_key_from_seed(seed);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| storage(format!("cannot create {}: {e}", path.display())))?;
-        file.write_all(pool::ledger::keys::signing_key_text(&key).as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| storage(format!("cannot write {}: {e}", path.display())))?;
-        key
-    };
-    let public = data_dir.join("ledger.pub");
-    let text = format!("{}\n", pool::ledger::keys::verifying_key_hex(&key.verifying_key()));
-    if std::fs::read_to_string(&public).ok().as_deref() != Some(text.as_str()) {
-        std::fs::write(&public, text)
-            .map_err(|e| storage(format!("cannot write {}: {e}", public.display())))?;
-    }
-    Ok(key)
 }
 
 fn head_of(ledger: &Ledger) -> Head {
@@ -237,9 +201,16 @@ impl PoolService {
             key,
             outputs: HashMap::new(),
             events: Vec::new(),
+            selector: None,
         };
         service.persist()?;
         Ok((service, notes))
+    }
+
+    /// Places tasks through `selector` first (the beacon selector, [`Pool::schedule`]'s pick);
+    /// without one, in rank order only.
+    pub fn set_selector(&mut self, selector: Selector) {
+        self.selector = Some(selector);
     }
 
     /// The pool.
@@ -466,7 +437,7 @@ impl PoolService {
         match self.pool.submit(req.argv.clone(), req.request, req.on, req.retries, now)? {
             Ok(id) => {
                 self.events.push(format!("{id} submitted: {:?}, needs {}", req.argv, req.request));
-                self.schedule_now(None);
+                self.schedule_now();
                 self.persist()?;
                 Ok(SubmitResponse { id: Some(id), fits: true, reason: None })
             }
@@ -474,33 +445,30 @@ impl PoolService {
         }
     }
 
-    fn schedule_now(&mut self, pick: Option<&mut Pick<'_>>) {
-        let placed = match pick {
-            Some(pick) => {
-                let members: Vec<(u32, String)> =
-                    self.pool.ranked().iter().map(|m| (m.beacon_node, m.id.clone())).collect();
-                self.pool.schedule(|request| {
-                    let node = pick(request)?;
-                    members.iter().find(|(b, _)| *b == node).map(|(_, id)| id.clone())
-                })
-            }
-            None => self.pool.schedule(|_| None),
-        };
+    /// Places queued tasks (the selector's pick first, else by rank); whether any was placed.
+    fn schedule_now(&mut self) -> bool {
+        let by_beacon: HashMap<u32, String> =
+            self.pool.ranked().iter().map(|m| (m.beacon_node, m.id.clone())).collect();
+        let selector = self.selector.as_ref();
+        let placed = self.pool.schedule(|request| {
+            let node = selector?(request)?;
+            by_beacon.get(&node).cloned()
+        });
+        let any = !placed.is_empty();
         for (task, node) in placed {
             self.events.push(format!("{task} placed on {node}"));
         }
+        any
     }
 
     /// One tick of the scheduler: loses the members whose beacons went silent (`lost_beacons`:
     /// beacon node ID and when its last beacon arrived, ms since the epoch) or that have not
-    /// polled since `silent_before_ms`, then places queued tasks, asking `pick` (the beacon
-    /// selector) first.
+    /// polled since `silent_before_ms`, then places queued tasks (the selector's pick first).
     pub fn tick(
         &mut self,
         now: u64,
         lost_beacons: &[(u32, u64)],
         silent_before_ms: u64,
-        pick: &mut Pick<'_>,
     ) -> Result<(), ServiceError> {
         let mut lost: Vec<(String, String)> = Vec::new();
         for member in self.pool.ranked() {
@@ -526,16 +494,10 @@ impl PoolService {
             self.events.push(format!("{id} {reason}"));
             self.append_drafts(drafts)?;
         }
-        let queued_before = self.queued();
-        self.schedule_now(Some(pick));
-        if self.queued() != queued_before {
+        if self.schedule_now() {
             self.persist()?;
         }
         Ok(())
-    }
-
-    fn queued(&self) -> usize {
-        self.pool.tasks().iter().filter(|t| t.state == pool::sched::TaskState::Queued).count()
     }
 
     /// Cancels a task.

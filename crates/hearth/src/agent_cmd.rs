@@ -121,10 +121,7 @@ pub fn run(args: AgentArgs) -> Result<()> {
     let mut pool_status = None;
     if args.pool {
         let token_file = args.token_file.clone().context("--pool needs --token-file")?;
-        let token = crate::loop_cmd::read_tokens(&token_file)?
-            .into_iter()
-            .next()
-            .context("--token-file: no token")?;
+        let token = crate::loop_cmd::first_token(&token_file)?;
         let pool = crate::pool_agent::PoolAgent::new(crate::pool_agent::PoolAgentArgs {
             controller: args.controller.context("--pool needs --controller")?,
             token,

@@ -231,11 +231,7 @@ pub enum SelectMode {
 
 fn get(api: SocketAddr, path: &str) -> Result<(u16, String)> {
     let url = format!("http://{api}{path}");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http_agent(Duration::from_secs(5));
     let mut response =
         agent.get(&url).call().map_err(|e| anyhow!("cannot reach the controller at {url}: {e}"))?;
     let status = response.status().as_u16();
@@ -246,7 +242,18 @@ fn get(api: SocketAddr, path: &str) -> Result<(u16, String)> {
     Ok((status, body))
 }
 
-fn error_of(body: &str) -> String {
+/// A blocking HTTP client (plain HTTP) that answers every status instead of erroring, giving
+/// up on a request after `timeout`: the CLI's clients of the controller's and the pool's APIs.
+pub(crate) fn http_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// The `error` of a JSON error body, else the body itself.
+pub(crate) fn error_of(body: &str) -> String {
     serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
@@ -356,11 +363,7 @@ pub struct AlphaArgs {
 /// JSON.
 pub fn alpha(args: AlphaArgs) -> Result<()> {
     let url = format!("http://{}/v1/beacons/alpha", args.api);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http_agent(Duration::from_secs(5));
     let result = match (args.set, args.release) {
         (Some(alpha), _) => agent
             .put(&url)

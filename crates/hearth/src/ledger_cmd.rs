@@ -5,7 +5,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Subcommand};
-use pool::ledger::{self, keys, Problem, VerifyingKey};
+use pool::ledger::{self, keys, Problem, SigningKey, VerifyingKey};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -77,6 +77,15 @@ fn read_public_key(path: &Path) -> Result<VerifyingKey> {
 }
 
 fn keygen(args: &KeygenArgs) -> Result<()> {
+    let key = create_key_file(&args.out)?;
+    println!("{}", keys::verifying_key_hex(&key.verifying_key()));
+    Ok(())
+}
+
+/// Makes a new signing key from 32 bytes of `/dev/urandom` and writes its seed to `path`
+/// (mode 0600, synced, never over an existing file): `hearth ledger keygen`, the pool
+/// controller's `ledger.key` and a pool node's `node.key`.
+pub(crate) fn create_key_file(path: &Path) -> Result<SigningKey> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut seed = [0u8; 32];
     std::fs::File::open("/dev/urandom")
@@ -88,16 +97,26 @@ fn keygen(args: &KeygenArgs) -> Result<()> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&args.out)
+        .open(path)
         .with_context(|| {
             format!(
                 "cannot create the key file {} (an existing file is never overwritten)",
-                args.out.display()
+                path.display()
             )
         })?;
     file.write_all(keys::signing_key_text(&key).as_bytes())
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing the key file {}", args.out.display()))?;
-    println!("{}", keys::verifying_key_hex(&key.verifying_key()));
-    Ok(())
+        .with_context(|| format!("writing the key file {}", path.display()))?;
+    Ok(key)
+}
+
+/// The signing key in `path` if the file exists, else a new one made there
+/// ([`create_key_file`]).
+pub(crate) fn key_file(path: &Path) -> Result<SigningKey> {
+    if !path.exists() {
+        return create_key_file(path);
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    keys::parse_signing_key(&text).map_err(|e| anyhow!("key file {}: {e}", path.display()))
 }

@@ -70,6 +70,14 @@ pub fn read_tokens(path: &Path) -> Result<Vec<String>> {
     Ok(tokens)
 }
 
+/// The first token of a token file: the one a client (`hearth run`, a pool agent) presents.
+pub fn first_token(path: &Path) -> Result<String> {
+    read_tokens(path)?
+        .into_iter()
+        .next()
+        .with_context(|| format!("{}: no token in the file", path.display()))
+}
+
 /// Writes a fresh token to `path` (mode 0600) and returns it.
 pub fn generate_token_file(path: &Path) -> Result<String> {
     use std::io::Write;

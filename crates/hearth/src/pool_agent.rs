@@ -33,7 +33,7 @@ use pool::reserve::{Predictor, PredictorParams, Resources};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -144,49 +144,13 @@ enum Answer {
     Unauthenticated(String),
 }
 
-fn parse_hash(text: &str) -> Option<EntryHash> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut bytes = [0u8; 32];
-    for (i, byte) in bytes.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(EntryHash(bytes))
-}
-
-/// Reads or makes the node's signing key (mode 0600).
-fn node_key(state_dir: &Path) -> Result<SigningKey> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = state_dir.join("node.key");
-    if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read the node key {}", path.display()))?;
-        return pool::ledger::keys::parse_signing_key(&text)
-            .map_err(|e| anyhow!("node key {}: {e}", path.display()));
-    }
-    let seed = crate::loop_cmd::random_hex(32)?;
-    let key = pool::ledger::keys::parse_signing_key(&seed).map_err(|e| anyhow!("{e}"))?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot create the node key {}", path.display()))?;
-    file.write_all(pool::ledger::keys::signing_key_text(&key).as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write the node key {}", path.display()))?;
-    Ok(key)
-}
-
 impl PoolAgent {
     /// Sets up: the state directory and key, the capacity (the reserve must fit it), the
     /// executor and its isolation, and the benchmark score.
     pub fn new(args: PoolAgentArgs) -> Result<PoolAgent> {
         std::fs::create_dir_all(&args.state_dir)
             .with_context(|| format!("--state-dir: cannot create {}", args.state_dir.display()))?;
-        let key = node_key(&args.state_dir)?;
+        let key = crate::ledger_cmd::key_file(&args.state_dir.join("node.key"))?;
         let capacity =
             agent::pool_host::probe_capacity(&args.state_dir).map_err(|e| anyhow!("{e}"))?;
         pool::reserve::reserve_fits(&capacity, &args.reserve).map_err(|e| {
@@ -207,11 +171,7 @@ impl PoolAgent {
             eprintln!("hearth agent: pool: removed {reclaimed} task leftover(s) of an earlier run");
         }
         let bench = agent::bench::run(agent::bench::DEFAULT_ROUNDS, agent::bench::DEFAULT_WORK);
-        let http: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(5)))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let http = crate::beacon_cmd::http_agent(Duration::from_secs(5));
         let (user, uid, _) = executor.user();
         eprintln!(
             "hearth agent: pool: capacity {capacity}, reserve {}, local use {}, benchmark score \
@@ -679,8 +639,10 @@ impl PoolAgent {
         let mut tries = 0;
         while let Some(report) = state.outbox.front() {
             let Some(head) = state.head.clone() else { return Ok(()) };
-            let prev = parse_hash(&head.head)
-                .ok_or_else(|| anyhow!("the controller's head `{}` is not a hash", head.head))?;
+            let prev: EntryHash = head
+                .head
+                .parse()
+                .map_err(|e| anyhow!("the controller's head `{}`: {e}", head.head))?;
             let mut detail = report.detail.clone();
             if report.task.is_some() {
                 detail.insert("attempt".into(), Value::from(report.attempt));

@@ -3,6 +3,7 @@
 //! beacon receiver), `hearth run` (a task on the pool or locally, seed 001 FIG. 10B),
 //! `hearth tasks` and `hearth cancel`.
 
+use crate::beacon_cmd::error_of;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, ValueEnum};
 use controller::beacons::BeaconState;
@@ -40,9 +41,14 @@ pub fn controller(
 ) -> Result<()> {
     let store = crate::loop_cmd::open_store(&args.data_dir)?;
     let tokens = crate::controller_loop::tokens(&args.data_dir, args.token_file.as_deref())?;
-    let key = controller::pool::controller_key(&args.data_dir).map_err(|e| anyhow!("{e}"))?;
-    let (service, notes) =
+    let key = controller_key(&args.data_dir)?;
+    let (mut service, notes) =
         PoolService::open(&args.data_dir, store, key).map_err(|e| anyhow!("{e}"))?;
+    // Placement asks the beacon selector first: the node whose beacons say it has the room.
+    let selector = beacons.clone();
+    service.set_selector(Box::new(move |request: &Resources| {
+        selector.select_fit(controller::Mode::Balance, request.cpu).map(|n| n.0)
+    }));
     for note in notes {
         eprintln!("hearth controller: {note}");
     }
@@ -90,8 +96,21 @@ pub fn controller(
     served
 }
 
-/// The scheduler: every 200 ms, loses silent members and places queued tasks through the
-/// beacon selector.
+/// The controller's ledger signing key, `DIR/ledger.key` (made on the first start), with its
+/// public key written beside it as `DIR/ledger.pub`, for `hearth ledger verify`.
+fn controller_key(data_dir: &std::path::Path) -> Result<pool::ledger::SigningKey> {
+    let key = crate::ledger_cmd::key_file(&data_dir.join("ledger.key"))?;
+    let public = data_dir.join("ledger.pub");
+    let text = format!("{}\n", pool::ledger::keys::verifying_key_hex(&key.verifying_key()));
+    if std::fs::read_to_string(&public).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&public, text)
+            .with_context(|| format!("cannot write {}", public.display()))?;
+    }
+    Ok(key)
+}
+
+/// The scheduler: every 200 ms, loses silent members and places queued tasks (through the
+/// beacon selector the service was given).
 fn scheduler(
     api: &api::pool::PoolApi,
     beacons: &BeaconState,
@@ -108,11 +127,8 @@ fn scheduler(
             .map(|n| (n.node_id.0, now.saturating_sub((n.last_seen_s * 1000.0) as u64)))
             .collect();
         let silent_before = now.saturating_sub(silence.as_millis() as u64);
-        let mut pick = |request: &Resources| {
-            beacons.select_fit(controller::Mode::Balance, request.cpu).map(|n| n.0)
-        };
         let mut service = api.lock();
-        if let Err(e) = service.tick(now, &lost, silent_before, &mut pick) {
+        if let Err(e) = service.tick(now, &lost, silent_before) {
             eprintln!("hearth controller: pool: {e}");
         }
         for event in service.take_events() {
@@ -207,15 +223,8 @@ struct Client {
 
 impl Client {
     fn new(args: &ApiArgs) -> Result<Client> {
-        let token = crate::loop_cmd::read_tokens(&args.token_file)?
-            .into_iter()
-            .next()
-            .context("the token file holds no token")?;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let token = crate::loop_cmd::first_token(&args.token_file)?;
+        let agent = crate::beacon_cmd::http_agent(Duration::from_secs(10));
         Ok(Client { base: format!("http://{}", args.api), token, agent })
     }
 
@@ -248,13 +257,6 @@ impl Client {
         }
         Ok((status, text))
     }
-}
-
-fn error_of(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-        .unwrap_or_else(|| body.trim().to_string())
 }
 
 /// Runs the command here, with this process's standard streams; its exit code.

@@ -3,6 +3,7 @@
 //! answer to an agent carries `x-hearth-mac`, the HMAC of the agent's nonce and the body under
 //! that token ([`mac`]), so an agent runs tasks only from a controller that holds the token.
 
+use crate::ledger::{hex, unhex};
 use crate::reserve::Resources;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -14,12 +15,12 @@ pub const MAC_HEADER: &str = "x-hearth-mac";
 /// The MAC of an answer: HMAC-SHA256 under the token over the domain tag
 /// `hearth-pool-v1\n`, the request's nonce, a newline and the answer's body; 64 hex digits.
 pub fn mac(token: &str, nonce: &str, body: &[u8]) -> String {
-    keyed(token, nonce, body).finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&keyed(token, nonce, body).finalize().into_bytes())
 }
 
 /// Whether `presented` is the MAC of `body` for `nonce` under `token` (constant time).
 pub fn mac_matches(token: &str, nonce: &str, body: &[u8], presented: &str) -> bool {
-    unhex(presented).is_some_and(|bytes| keyed(token, nonce, body).verify_slice(&bytes).is_ok())
+    unhex::<32>(presented).is_ok_and(|bytes| keyed(token, nonce, body).verify_slice(&bytes).is_ok())
 }
 
 fn keyed(token: &str, nonce: &str, body: &[u8]) -> Hmac<Sha256> {
@@ -30,13 +31,6 @@ fn keyed(token: &str, nonce: &str, body: &[u8]) -> Hmac<Sha256> {
     hmac.update(b"\n");
     hmac.update(body);
     hmac
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
 }
 
 /// Where the ledger stands: what a node signs its next report for.
@@ -240,6 +234,16 @@ pub struct OutputView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_hash_reads_back_from_its_text() {
+        use crate::ledger::EntryHash;
+        let hash = EntryHash([0xab; 32]);
+        assert_eq!(hash.to_string().parse::<EntryHash>(), Ok(hash));
+        assert_eq!("AB".repeat(32).parse::<EntryHash>(), Ok(hash));
+        assert!("ab".repeat(31).parse::<EntryHash>().unwrap_err().contains("64 hex digits"));
+        assert!("zz".repeat(32).parse::<EntryHash>().is_err());
+    }
 
     #[test]
     fn a_mac_binds_token_nonce_and_body() {

@@ -237,17 +237,6 @@ impl Pool {
         self.members.values().find(|m| m.active && m.beacon_node == beacon_node)
     }
 
-    /// What is placed on `node` now (assigned and running attempts).
-    pub fn placed_on(&self, node: &str) -> Resources {
-        self.tasks
-            .values()
-            .filter(|t| {
-                matches!(t.state, TaskState::Assigned | TaskState::Running)
-                    && t.node.as_deref() == Some(node)
-            })
-            .fold(Resources::ZERO, |sum, t| sum.add(&t.request))
-    }
-
     /// Every active member's room (its last surplus minus what is placed on it), in one pass
     /// over the tasks.
     pub fn rooms(&self) -> BTreeMap<String, Resources> {
@@ -269,12 +258,10 @@ impl Pool {
             .collect()
     }
 
-    /// What `node` could still take: its last surplus minus what is placed on it.
+    /// What `node` could still take: its last surplus minus what is placed on it (zero for a
+    /// node that is not a member).
     pub fn room(&self, node: &str) -> Resources {
-        match self.members.get(node) {
-            Some(m) if m.active => m.surplus.saturating_sub(&self.placed_on(node)),
-            _ => Resources::ZERO,
-        }
+        self.rooms().get(node).copied().unwrap_or(Resources::ZERO)
     }
 
     /// A node joins (or rejoins) with `public_key`: the same key always gets the same machine
@@ -340,13 +327,15 @@ impl Pool {
             joined_ms: now_ms,
         };
         self.members.insert(id.clone(), member);
-        let mut join = Draft::new(now_ms, id.clone(), Kind::Join)
-            .detail("public_key", public_key)
-            .detail("score", score)
-            .detail("beacon_node", beacon_node)
-            .detail("isolation", isolation);
-        join = join.detail("reserve", reserve.to_string()).detail("capacity", capacity.to_string());
-        drafts.push(join);
+        drafts.push(
+            Draft::new(now_ms, id.clone(), Kind::Join)
+                .detail("public_key", public_key)
+                .detail("score", score)
+                .detail("beacon_node", beacon_node)
+                .detail("isolation", isolation)
+                .detail("reserve", reserve.to_string())
+                .detail("capacity", capacity.to_string()),
+        );
         Ok((id, drafts))
     }
 
@@ -780,6 +769,17 @@ mod tests {
         pool.join(key, beacon, score, cap, reserve, "rlimits", "nobody", 1).unwrap().0
     }
 
+    /// m1 (score 10) and m2 (score 5), each offering all of its 4 cores and 4 GiB.
+    fn two_idle_members() -> Pool {
+        let mut pool = Pool::new();
+        join(&mut pool, "ka", 1, 10.0, res(4.0, 4096), res(0.0, 0));
+        join(&mut pool, "kb", 2, 5.0, res(4.0, 4096), res(0.0, 0));
+        for m in ["m1", "m2"] {
+            pool.poll(m, res(4.0, 4096), res(0.0, 0), &[], 2).unwrap();
+        }
+        pool
+    }
+
     fn kinds(drafts: &[Draft]) -> Vec<Kind> {
         drafts.iter().map(|d| d.kind).collect()
     }
@@ -846,12 +846,7 @@ mod tests {
 
     #[test]
     fn a_lost_node_retries_its_tasks_until_the_policy_runs_out() {
-        let mut pool = Pool::new();
-        join(&mut pool, "ka", 1, 10.0, res(4.0, 4096), res(0.0, 0));
-        join(&mut pool, "kb", 2, 5.0, res(4.0, 4096), res(0.0, 0));
-        for m in ["m1", "m2"] {
-            pool.poll(m, res(4.0, 4096), res(0.0, 0), &[], 2).unwrap();
-        }
+        let mut pool = two_idle_members();
         let t =
             pool.submit(vec!["x".into()], res(1.0, 10), Placement::Pool, 1, 3).unwrap().unwrap();
         pool.schedule(|_| None);
@@ -878,12 +873,7 @@ mod tests {
 
     #[test]
     fn an_eviction_moves_the_task_away_from_the_evicting_node() {
-        let mut pool = Pool::new();
-        join(&mut pool, "ka", 1, 10.0, res(4.0, 4096), res(0.0, 0));
-        join(&mut pool, "kb", 2, 5.0, res(4.0, 4096), res(0.0, 0));
-        for m in ["m1", "m2"] {
-            pool.poll(m, res(4.0, 4096), res(0.0, 0), &[], 2).unwrap();
-        }
+        let mut pool = two_idle_members();
         let t =
             pool.submit(vec!["x".into()], res(1.0, 10), Placement::Pool, 0, 3).unwrap().unwrap();
         pool.schedule(|_| Some("m1".into()));

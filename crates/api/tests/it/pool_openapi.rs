@@ -751,8 +751,7 @@ async fn real_answers_match_the_schema_documented_for_their_status() {
 
     // The member is lost (no poll since): its next poll is told to join again.
     let now = controller::clock::unix_ms();
-    let mut pick = |_: &Resources| -> Option<u32> { None };
-    fixture.api.lock().tick(now, &[], u64::MAX, &mut pick).expect("a tick");
+    fixture.api.lock().tick(now, &[], u64::MAX).expect("a tick");
     let gone = call(app, "POST", poll, token, &poll_request("m1", "n-gone")).await;
     assert_eq!(gone.status, StatusCode::GONE);
     documented(&doc, "POST", poll, &gone, "n-gone");

@@ -30,6 +30,8 @@ pub mod keys;
 pub use chain::{verify, verify_bytes, Check, Problem, Report, VerifyError, MAX_DETAIL_DEPTH};
 pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
+pub(crate) use encode::{hex, unhex};
+
 use chain::State;
 use ed25519_dalek::Signer;
 use serde_json::{Map, Value};
@@ -105,6 +107,16 @@ pub struct EntryHash(pub [u8; 32]);
 impl EntryHash {
     /// The `prev` of the first entry: 32 zero bytes (64 `0` digits).
     pub const ZERO: EntryHash = EntryHash([0; 32]);
+}
+
+impl std::str::FromStr for EntryHash {
+    type Err = String;
+
+    /// 64 hex digits (either case), as [`Display`](std::fmt::Display) writes them: a `prev`
+    /// or a ledger head handed to a node.
+    fn from_str(text: &str) -> Result<EntryHash, String> {
+        unhex::<32>(text).map(EntryHash)
+    }
 }
 
 impl std::fmt::Display for EntryHash {
